@@ -1,0 +1,1 @@
+"""schema-joins: join definitions between a tenant's registered data schemas."""

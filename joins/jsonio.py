@@ -1,0 +1,47 @@
+"""JSON in and out: one strict parser for request bodies, one serializer for responses."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class JsonBodyError(ValueError):
+    """The body is not a JSON document this service accepts."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonBodyError(f"{name} is not valid JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise JsonBodyError(f'duplicate key "{key}"')
+        result[key] = value
+    return result
+
+
+def loads(text: str) -> Any:
+    """Parse strict JSON: no NaN/Infinity, no duplicate keys; JsonBodyError on any fault."""
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except JsonBodyError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise JsonBodyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise JsonBodyError("JSON nested too deeply") from None
+    except ValueError:
+        # Integer literals past Python's digit limit, among others.
+        raise JsonBodyError("a JSON number is too long") from None
+
+
+def dumps(value: Any) -> str:
+    """Serialize a response body."""
+    # ASCII escapes keep any string, even one a client sent with a lone surrogate, encodable.
+    return json.dumps(value, separators=(",", ":"))

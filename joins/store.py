@@ -1,0 +1,147 @@
+"""One function per query file: connection first, the tenant a required keyword.
+
+Functions return plain dicts (API field names for joins) and never commit: the caller's
+`with db.connection()` block is the transaction.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from joins.queries import QUERIES
+
+log = logging.getLogger("joins.sql")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _execute(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> psycopg.Cursor:
+    """Run a named query file; log its name and duration, never its values."""
+    query = QUERIES[name]
+    started = time.perf_counter()
+    cursor = conn.execute(query.sql, params)
+    log.debug("query=%s ms=%.2f", name, (time.perf_counter() - started) * 1000)
+    return cursor
+
+
+def _rows(cursor: psycopg.Cursor) -> list[dict[str, Any]]:
+    keys = [_camel(column.name) for column in cursor.description]
+    return [dict(zip(keys, row)) for row in cursor.fetchall()]
+
+
+def _one(cursor: psycopg.Cursor) -> dict[str, Any] | None:
+    rows = _rows(cursor)
+    return rows[0] if rows else None
+
+
+# -- joins ----------------------------------------------------------------------------------
+
+def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> list[dict[str, Any]]:
+    return _rows(_execute(conn, "list_schema_joins", {"tenant_id": tenant_id}))
+
+
+def check_sides(
+    conn: psycopg.Connection,
+    *,
+    tenant_id: str,
+    primary_schema_id: str,
+    primary_key: str,
+    foreign_schema_id: str,
+    foreign_key: str,
+) -> list[dict[str, Any]]:
+    """[primary, foreign]: each {"side", "schemaName" (None: no such schema), "fieldFound"}."""
+    return _rows(_execute(conn, "check_join_sides", {
+        "tenant_id": tenant_id,
+        "primary_schema_id": primary_schema_id,
+        "primary_key": primary_key,
+        "foreign_schema_id": foreign_schema_id,
+        "foreign_key": foreign_key,
+    }))
+
+
+_JOIN_FIELDS = ("name", "primary_schema_id", "primary_key", "foreign_schema_id", "foreign_key",
+                "join_type", "auto_enrich", "status")
+
+
+def insert_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str, **fields: Any) -> dict[str, Any]:
+    params = {"tenant_id": tenant_id, "join_id": join_id}
+    params.update({key: fields[key] for key in _JOIN_FIELDS})
+    row = _one(_execute(conn, "insert_schema_join", params))
+    assert row is not None
+    return row
+
+
+def lock_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:
+    return _one(_execute(conn, "lock_schema_join", {"tenant_id": tenant_id, "join_id": join_id}))
+
+
+def update_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str, **changes: Any) -> dict[str, Any] | None:
+    """Apply the given fields; the others keep their stored value. None: no such join."""
+    params = {"tenant_id": tenant_id, "join_id": join_id}
+    params.update({key: changes.get(key) for key in _JOIN_FIELDS})
+    return _one(_execute(conn, "update_schema_join", params))
+
+
+def delete_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:
+    return _one(_execute(conn, "delete_schema_join", {"tenant_id": tenant_id, "join_id": join_id}))
+
+
+# -- API keys -------------------------------------------------------------------------------
+
+def find_api_key(conn: psycopg.Connection, *, digest: bytes) -> dict[str, Any] | None:
+    return _one(_execute(conn, "find_api_key", {"digest": digest}))
+
+
+def insert_api_key(
+    conn: psycopg.Connection,
+    *,
+    tenant_id: str,
+    key_id: str,
+    digest: bytes,
+    role: str,
+    name: str,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    row = _one(_execute(conn, "insert_api_key", {
+        "tenant_id": tenant_id, "key_id": key_id, "digest": digest,
+        "role": role, "name": name, "expires_at": expires_at,
+    }))
+    assert row is not None
+    return row
+
+
+def revoke_api_key(conn: psycopg.Connection, *, key_id: str) -> dict[str, Any] | None:
+    return _one(_execute(conn, "revoke_api_key", {"key_id": key_id}))
+
+
+def revoke_api_keys_by_name(conn: psycopg.Connection, *, tenant_id: str, name: str) -> int:
+    return _execute(conn, "revoke_api_keys_by_name", {"tenant_id": tenant_id, "name": name}).rowcount
+
+
+# -- schemas (standalone registration) -------------------------------------------------------
+
+def upsert_schema(
+    conn: psycopg.Connection,
+    *,
+    tenant_id: str,
+    schema_id: str,
+    name: str,
+    display_name: str | None,
+    fields: list[tuple[str, str | None]],
+) -> None:
+    """Register a schema and its fields (existing fields not listed are kept)."""
+    _execute(conn, "upsert_data_schema", {
+        "tenant_id": tenant_id, "schema_id": schema_id, "name": name, "display_name": display_name,
+    })
+    with conn.cursor() as cursor:
+        cursor.executemany(QUERIES["upsert_schema_field"].sql, [
+            {"tenant_id": tenant_id, "schema_id": schema_id, "name": field_name, "data_type": data_type}
+            for field_name, data_type in fields
+        ])
