@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
 from joins import store
@@ -73,13 +74,14 @@ def _create_key(tenant_id: str, role: str, name: str, expires_at: datetime | Non
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Apply the migrations in sql/migrations (safe to run twice, and concurrently)."""
     applied = apply_migrations(current_app.config["DATABASE_URL"])
     click.echo(json.dumps({"applied": applied}))
 
 
-schemas_group = click.Group("schemas", help="Register data schemas and their fields.")
+schemas_group = AppGroup("schemas", help="Register data schemas and their fields.")
 
 
 @schemas_group.command("load")
@@ -96,7 +98,7 @@ def schemas_load(file, tenant: str) -> None:
     _echo_json(_load_schemas(_tenant(tenant), specs))
 
 
-keys_group = click.Group("keys", help="Create and revoke API keys.")
+keys_group = AppGroup("keys", help="Create and revoke API keys.")
 
 
 @keys_group.command("create")
@@ -129,6 +131,7 @@ def keys_revoke(key_id: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--base-url", default="http://127.0.0.1:8000", show_default=True)
 def demo_command(base_url: str) -> None:
     """Provision the demo tenant (idempotent) and print a fresh key with curl commands."""

@@ -70,16 +70,31 @@ def database_url(pg_server: str) -> Iterator[str]:
     drop_database(pg_server, name)
 
 
-def make_app(database_url: str, **overrides: Any):
+def build_app(database_url: str, **overrides: Any):
     config = {"DATABASE_URL": database_url, "TRUSTED_PROXIES": "127.0.0.1", "KEY_CACHE_SECONDS": 10.0,
               "DB_POOL_MAX_SIZE": 8, "DB_POOL_TIMEOUT": 5.0}
     config.update(overrides)
     return create_app(config)
 
 
+@pytest.fixture
+def make_app(database_url: str):
+    """Build apps with other settings; their pools are closed after the test."""
+    built = []
+
+    def factory(**overrides: Any):
+        application = build_app(database_url, **overrides)
+        built.append(application)
+        return application
+
+    yield factory
+    for application in built:
+        application.extensions["schema_joins.db"].close()
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str):
-    application = make_app(database_url)
+    application = build_app(database_url)
     yield application
     application.extensions["schema_joins.db"].close()
 
