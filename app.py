@@ -10,9 +10,7 @@ from flask import Flask
 from joins import cli, errors, views
 from joins.auth import Authenticator
 from joins.db import Database
-
-MAX_BODY_BYTES = 64 * 1024
-
+from joins.limits import MAX_BODY_BYTES
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -60,7 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_from_env())
     if test_config:
         app.config.update(test_config)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # see views.parse_body
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(message)s")
 
@@ -74,4 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         key_cache_seconds=app.config["KEY_CACHE_SECONDS"],
     )
     app.register_blueprint(views.bp)
+    if os.environ.get("BENCH_FLOOR_ENDPOINTS") == "1":  # bench/ only: floor endpoints (b) and (c)
+        from joins import benchfloor
+        app.register_blueprint(benchfloor.bp)
     return app
