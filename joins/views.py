@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -20,6 +21,7 @@ bp = Blueprint("schema_joins", __name__)
 
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+OPENAPI_DOCUMENT = (Path(__file__).with_name("openapi.json")).read_bytes()
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -127,6 +129,12 @@ class SchemaJoinsView(MethodView):
 
 
 bp.add_url_rule("/api/v1/schema-joins", view_func=SchemaJoinsView.as_view("schema_joins"))
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_document() -> Response:
+    """The API's OpenAPI 3.1 description (no credentials needed)."""
+    return Response(OPENAPI_DOCUMENT, mimetype="application/json")
 
 
 @bp.before_app_request

@@ -25,6 +25,19 @@ from joins.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Status counts of the property-based run (test_openapi.py), reported at the end of the session.
+FUZZ_STATS = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    stats = config.stash.get(FUZZ_STATS, None)
+    if stats:
+        total = sum(stats.values())
+        by_status = ", ".join(f"{status}: {count}" for status, count in sorted(stats.items()))
+        server_errors = sum(count for status, count in stats.items() if status >= 500)
+        terminalreporter.write_line(
+            f"schemathesis: {total} generated requests, {server_errors} server errors ({by_status})")
+
 CUSTOMERS = {"id": "sch_customers", "name": "customers", "displayName": "Customers",
              "fields": ["customer_id", "email"]}
 ACCOUNTS = {"id": "sch_accounts", "name": "accounts", "displayName": "Accounts",
