@@ -121,3 +121,17 @@ def test_a_body_of_exactly_64_kib_is_read(tenant):
                                                                 "Content-Type": "application/json"})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["name"] == "n"
+
+
+def test_an_unexpected_failure_answers_500_json_without_internals(make_app, tenant, monkeypatch):
+    from joins import service  # noqa: PLC0415
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("SELECT secret FROM internals")
+
+    monkeypatch.setattr(service, "list_joins", explode)
+    response = make_app().test_client().get(ENDPOINT, headers={"X-API-Key": tenant.keys["viewer"]})
+    error = assert_error(response, 500, "INTERNAL_ERROR", "Internal error")
+    assert "secret" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert error.get("details") is None
