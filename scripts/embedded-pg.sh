@@ -8,13 +8,18 @@
 # It uses the server binaries of the OS package (Debian: postgresql). PostgreSQL refuses
 # to run as root, so under root the server runs as the `postgres` account that the package
 # creates. Settings: EMBEDDED_PG_DIR (data folder, default .pgdata), EMBEDDED_PG_PORT
-# (default 54329, loopback only), PG_BINDIR (where initdb and pg_ctl live).
+# (loopback port; by default the first free one from 54329, chosen when the cluster is
+# created and kept in its postgresql.conf), PG_BINDIR (where initdb and pg_ctl live).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PORT="${EMBEDDED_PG_PORT:-54329}"
 DBNAME="${EMBEDDED_PG_DB:-schema_joins}"
 DATA="${EMBEDDED_PG_DIR:-$ROOT/.pgdata}"
+# Where the cluster lives when the postgres account cannot reach the checkout (see below).
+ALT_DATA="${TMPDIR:-/tmp}/schema-joins-pg-$(echo -n "$ROOT" | sha1sum | cut -c1-12)"
+if [[ ! -s "$DATA/PG_VERSION" && -s "$ALT_DATA/PG_VERSION" ]]; then
+    DATA="$ALT_DATA"
+fi
 
 find_bindir() {
     if [[ -n "${PG_BINDIR:-}" ]]; then echo "$PG_BINDIR"; return; fi
@@ -36,8 +41,28 @@ as_owner() {
     fi
 }
 
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# The cluster's port: the one written in its configuration, else the one to create it with.
+port() {
+    if [[ -r "$DATA/postgresql.conf" ]] && grep -qE '^port = [0-9]+' "$DATA/postgresql.conf"; then
+        grep -E '^port = [0-9]+' "$DATA/postgresql.conf" | tail -n 1 | awk '{print $3}'
+    elif [[ -n "${EMBEDDED_PG_PORT:-}" ]]; then
+        echo "$EMBEDDED_PG_PORT"
+    else
+        local candidate
+        for candidate in $(seq 54329 54428); do
+            if ! port_in_use "$candidate"; then echo "$candidate"; return; fi
+        done
+        echo "embedded-pg: no free port in 54329-54428; set EMBEDDED_PG_PORT" >&2
+        exit 1
+    fi
+}
+
 url() {
-    echo "postgresql://postgres@127.0.0.1:${PORT}/${DBNAME}"
+    echo "postgresql://postgres@127.0.0.1:$(port)/${DBNAME}"
 }
 
 prepare_datadir() {
@@ -56,7 +81,7 @@ prepare_datadir() {
     # directory is not reachable, so the cluster then lives in a per-checkout temp folder.
     if ! runuser -u postgres -- test -w "$DATA"; then
         rmdir "$DATA" 2>/dev/null || true
-        DATA="${TMPDIR:-/tmp}/schema-joins-pg-$(echo -n "$ROOT" | sha1sum | cut -c1-12)"
+        DATA="$ALT_DATA"
         echo "embedded-pg: $ROOT is not reachable by the postgres account; using $DATA" >&2
         mkdir -p "$DATA"
         chown postgres: "$DATA"
@@ -68,13 +93,15 @@ start() {
     local bindir
     bindir="$(find_bindir)"
     prepare_datadir
+    local port
+    port="$(port)"
     if [[ ! -s "$DATA/PG_VERSION" ]]; then
         as_owner "$bindir/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
         cat >>"$DATA/postgresql.conf" <<EOF
 
 # schema-joins embedded cluster
 listen_addresses = '127.0.0.1'
-port = ${PORT}
+port = ${port}
 unix_socket_directories = ''
 max_connections = 200
 shared_buffers = 256MB
@@ -82,6 +109,11 @@ log_min_messages = warning
 EOF
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+        if port_in_use "$port"; then
+            echo "embedded-pg: port $port is taken by another server; stop it, or remove $DATA" \
+                 "and set EMBEDDED_PG_PORT to create the cluster on another port" >&2
+            exit 1
+        fi
         as_owner "$bindir/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null || {
             echo "embedded-pg: the server did not start; last lines of $DATA/server.log:" >&2
             tail -n 20 "$DATA/server.log" >&2 || true
@@ -90,9 +122,9 @@ EOF
     fi
     local psql="$bindir/psql"
     [[ -x "$psql" ]] || psql="psql"
-    if [[ "$("$psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -tAc \
+    if [[ "$("$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
             "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'")" != 1 ]]; then
-        "$psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "CREATE DATABASE \"$DBNAME\"" >/dev/null
+        "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE \"$DBNAME\"" >/dev/null
     fi
     url
 }
