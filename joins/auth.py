@@ -102,19 +102,34 @@ def _check_printable(name: str, value: str) -> None:
         raise ApiError(400, f"The {name} header contains control characters")
 
 
+def _bearer_key(request: Request) -> str | None:
+    """The krn_ key of `Authorization: Bearer krn_...`; None for any other authorization.
+
+    Other schemes and other bearer tokens belong to whatever sits in front of the service
+    (a gateway may forward its own token beside X-Tenant-Id), so they are not ours to judge.
+    """
+    raw = request.headers.get("Authorization")
+    if raw is None:
+        return None
+    tokens = set()
+    for part in raw.split(","):
+        scheme, _, token = part.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        tokens.add(token.strip())
+    if len(tokens) > 1:
+        raise ApiError(400, "The Authorization header was sent more than once with different values")
+    token = tokens.pop()
+    if not token:
+        raise ApiError(401, "The Authorization header carries no key")
+    return token if token.startswith(KEY_PREFIX) else None
+
+
 def _api_key(request: Request) -> str | None:
     key = _single_header(request, "X-API-Key")
-    authorization = _single_header(request, "Authorization")
-    bearer = None
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            raise ApiError(401, "Unsupported Authorization scheme: send 'Authorization: Bearer krn_...' or X-API-Key")
-        bearer = token.strip()
-        if not bearer:
-            raise ApiError(401, "The Authorization header carries no key")
     if key is not None and not key:
         raise ApiError(401, "The X-API-Key header is blank")
+    bearer = _bearer_key(request)
     if key and bearer and key != bearer:
         raise ApiError(400, "X-API-Key and Authorization carry different keys")
     return key or bearer
