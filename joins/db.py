@@ -1,12 +1,40 @@
 """The connection pool and nothing else."""
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+log = logging.getLogger("joins.db")
+
+T = TypeVar("T")
+
+# libpq settings that bound how long a vanished server (power loss, network partition, no
+# RST ever arrives) can hold a request: keepalive probes notice a silent peer within about
+# idle + interval x count seconds, tcp_user_timeout bounds data left unacknowledged.
+# A value given in DATABASE_URL wins over these.
+TCP_DEFAULTS = {
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+
+
+def setting(config: dict[str, Any], name: str, default: T, cast: Callable[[str], T]) -> T:
+    """A setting from the app config, else from the environment, else the default."""
+    if config.get(name) is not None:
+        return cast(config[name])
+    raw = os.environ.get(name, "").strip()
+    return cast(raw) if raw else default
 
 
 class Database:
@@ -15,9 +43,20 @@ class Database:
     Under gunicorn the pool is opened by each worker after fork (gunicorn.conf.py), never in
     the master, so no connection is ever shared across processes. Elsewhere (the Flask CLI,
     tests) it opens on first use.
+
+    Outages: every connection attempt reports whether the server answered. While the last
+    attempt failed, a request waits only DB_OUTAGE_TIMEOUT for a connection (not the whole
+    DB_POOL_TIMEOUT) before it answers 503, so clients learn of the outage at once and
+    gunicorn's threads stay free. A pooled connection found dead at checkout is dropped
+    and the other idle ones are tested at once, since a restart kills them together: the
+    request then gets a fresh connection instead of an error.
     """
 
     def __init__(self, config: dict) -> None:
+        self.timeout = float(config["DB_POOL_TIMEOUT"])
+        self.outage_timeout = setting(config, "DB_OUTAGE_TIMEOUT", 0.5, float)
+        self.check = bool(config["DB_CHECK_CONNECTIONS"])
+        self.unreachable = False
         kwargs: dict = {
             "autocommit": False,
             # None turns server-side prepared statements off: required behind PgBouncer in
@@ -26,23 +65,61 @@ class Database:
         }
         self._pid: int | None = None
         self.pool = ConnectionPool(
-            config["DATABASE_URL"],
+            self._conninfo(config),
+            connection_class=self._reporting_connection_class(),
             kwargs=kwargs,
             min_size=config["DB_POOL_MIN_SIZE"],
             max_size=config["DB_POOL_MAX_SIZE"],
             # How long a request waits for a connection before it answers 503.
-            timeout=config["DB_POOL_TIMEOUT"],
+            timeout=self.timeout,
             max_idle=config["DB_POOL_MAX_IDLE"],
-            # Give up reconnecting in the background only after this long; requests keep
-            # answering 503 meanwhile and the pool recovers when the server is back.
+            # Connections are replaced after this long (with some jitter from the pool), so
+            # server-side memory cannot grow without bound and a failover's new address is
+            # picked up even by a pool that never saw an error.
+            max_lifetime=setting(config, "DB_POOL_MAX_LIFETIME", 3600.0, float),
+            # Each lost connection is retried with a backoff doubling from 1 s for this long,
+            # then its slot is freed and the next request that needs one tries again at once.
+            # Keep it short (gunicorn.conf.py sets 2 s) or a server that comes back is used
+            # only when the grown backoff next fires.
             reconnect_timeout=config["DB_RECONNECT_TIMEOUT"],
-            # Discard connections the server closed (restart, failover) on checkout instead
-            # of handing them to a request.
-            check=ConnectionPool.check_connection if config["DB_CHECK_CONNECTIONS"] else None,
+            # Checked here, in checkout(), rather than by the pool: see the class docstring.
+            check=None,
             configure=self._configure(config),
             open=False,
             name="schema-joins",
         )
+
+    @staticmethod
+    def _conninfo(config: dict) -> str:
+        params = conninfo_to_dict(config["DATABASE_URL"])
+        extra = {name: value for name, value in TCP_DEFAULTS.items() if name not in params}
+        if "connect_timeout" not in params:
+            # A connection attempt to an unreachable host gives up after this long.
+            extra["connect_timeout"] = str(setting(config, "DB_CONNECT_TIMEOUT", 2, int))
+        return make_conninfo(config["DATABASE_URL"], **extra)
+
+    def _reporting_connection_class(self) -> type[psycopg.Connection]:
+        database = self
+
+        class ReportingConnection(psycopg.Connection):
+            """A connection that tells its Database whether the server could be reached."""
+
+            @classmethod
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> ReportingConnection:
+                try:
+                    conn = super().connect(conninfo, **kwargs)
+                except psycopg.OperationalError:
+                    database.note_reachable(False)
+                    raise
+                database.note_reachable(True)
+                return conn
+
+        return ReportingConnection
+
+    def note_reachable(self, reachable: bool) -> None:
+        if reachable == self.unreachable:
+            log.warning("database %s", "reachable again" if reachable else "unreachable: answering 503")
+        self.unreachable = not reachable
 
     @staticmethod
     def _configure(config: dict):
@@ -54,7 +131,7 @@ class Database:
 
         def configure(conn: psycopg.Connection) -> None:
             # Session settings, once per new connection. Behind PgBouncer in transaction mode
-            # set these on the database role instead (README, "PgBouncer").
+            # set these on the database role instead (docs/OPERATIONS.md, "PgBouncer").
             if config["DB_SESSION_SETTINGS"]:
                 with conn.transaction():
                     for name, value in timeouts.items():
@@ -75,9 +152,40 @@ class Database:
             self.pool.close(timeout=5)
             self._pid = None
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
+    def checkout(self, timeout: float | None = None) -> psycopg.Connection:
+        """A working connection from the pool; PoolTimeout when none comes in time.
+
+        The caller must give it back with `self.pool.putconn(conn)`.
+        """
         self.open()
-        with self.pool.connection() as conn:
-            yield conn
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        # Bounded: each pass either returns or discards one dead connection.
+        for _ in range(self.pool.max_size + 2):
+            wait = deadline - time.monotonic()
+            if self.unreachable:
+                wait = min(wait, self.outage_timeout)
+            if wait <= 0:
+                break
+            conn = self.pool.getconn(timeout=wait)
+            if not self.check:
+                return conn
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                # Closed by the server (restart, failover, idle timeout): the pool replaces
+                # it; test the other idle connections now, they most likely died with it.
+                self.pool.putconn(conn)
+                self.pool.check()
+                continue
+            return conn
+        raise PoolTimeout("no working database connection in time")
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        conn = self.checkout(timeout)
+        try:
+            with conn:
+                yield conn
+        finally:
+            self.pool.putconn(conn)
