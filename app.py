@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from joins import cli, errors, views
+from joins import cli, errors, ops, views
 from joins.auth import Authenticator
 from joins.db import Database
 from joins.limits import MAX_BODY_BYTES
@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         key_cache_seconds=app.config["KEY_CACHE_SECONDS"],
     )
     app.register_blueprint(views.bp)
+    ops.init_app(app)
     if os.environ.get("BENCH_FLOOR_ENDPOINTS") == "1":  # bench/ only: floor endpoints (b) and (c)
         from joins import benchfloor
         app.register_blueprint(benchfloor.bp)
