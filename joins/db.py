@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -45,7 +47,7 @@ class Database:
     tests) it opens on first use.
 
     Outages: every connection attempt reports whether the server answered. While the last
-    attempt failed, a request waits only DB_OUTAGE_TIMEOUT for a connection (not the whole
+    attempt failed, a request waits at most DB_OUTAGE_TIMEOUT for a connection (not the whole
     DB_POOL_TIMEOUT) before it answers 503, so clients learn of the outage at once and
     gunicorn's threads stay free. A pooled connection found dead at checkout is dropped
     and the other idle ones are tested at once, since a restart kills them together: the
@@ -54,9 +56,11 @@ class Database:
 
     def __init__(self, config: dict) -> None:
         self.timeout = float(config["DB_POOL_TIMEOUT"])
-        self.outage_timeout = setting(config, "DB_OUTAGE_TIMEOUT", 0.5, float)
+        self.outage_timeout = max(setting(config, "DB_OUTAGE_TIMEOUT", 0.5, float), 0.05)
         self.check = bool(config["DB_CHECK_CONNECTIONS"])
         self.unreachable = False
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         kwargs: dict = {
             "autocommit": False,
             # None turns server-side prepared statements off: required behind PgBouncer in
@@ -158,15 +162,23 @@ class Database:
         The caller must give it back with `self.pool.putconn(conn)`.
         """
         self.open()
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        # Bounded: each pass either returns or discards one dead connection.
-        for _ in range(self.pool.max_size + 2):
-            wait = deadline - time.monotonic()
-            if self.unreachable:
-                wait = min(wait, self.outage_timeout)
-            if wait <= 0:
+        self._count("checkouts")
+        budget = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        # Wait in slices: that the server is gone shows only when one of the pool's connection
+        # attempts fails, possibly after this request began to wait; it then stops waiting.
+        # Slicing costs nothing in fairness here, as a request waits only while the pool grows
+        # or the server is away (DB_POOL_MAX_SIZE matches the threads).
+        for _ in range(self.pool.max_size + int(budget / self.outage_timeout) + 2):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            conn = self.pool.getconn(timeout=wait)
+            try:
+                conn = self.pool.getconn(timeout=min(remaining, self.outage_timeout))
+            except PoolTimeout:
+                if self.unreachable:
+                    break
+                continue
             if not self.check:
                 return conn
             try:
@@ -177,8 +189,22 @@ class Database:
                 self.pool.putconn(conn)
                 self.pool.check()
                 continue
+            if self.unreachable:
+                self.note_reachable(True)
             return conn
+        self._count("checkout_timeouts")
         raise PoolTimeout("no working database connection in time")
+
+    def _count(self, name: str) -> None:
+        with self._counts_lock:
+            self._counts[name] += 1
+
+    def stats(self) -> dict[str, int]:
+        """The pool's statistics, with checkouts and checkout timeouts counted per request."""
+        stats = self.pool.get_stats()
+        with self._counts_lock:
+            stats.update(self._counts)
+        return stats
 
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:

@@ -76,10 +76,10 @@ DB_UNREACHABLE = Gauge(
 # Cumulative pool statistics published as counters: (counter, statistics summed, scale).
 POOL_COUNTERS = (
     (Counter("schema_joins_db_pool_checkouts_total", "Connections requested from the pools."),
-     ("requests_num",), 1),
+     ("checkouts",), 1),
     (Counter("schema_joins_db_pool_checkout_timeouts_total",
              "Requests that got no connection in time (answered 503)."),
-     ("requests_errors",), 1),
+     ("checkout_timeouts",), 1),
     (Counter("schema_joins_db_pool_wait_seconds_total", "Time requests spent waiting for a connection."),
      ("requests_wait_ms",), 1000),
     (Counter("schema_joins_db_connection_errors_total", "Failed attempts to open a database connection."),
@@ -106,7 +106,7 @@ class PoolMetrics:
         self._lock = threading.Lock()
 
     def observe(self, db: Database) -> None:
-        stats = db.pool.get_stats()
+        stats = db.stats()
         POOL_CONNECTIONS.set(stats.get("pool_size", 0))
         POOL_IDLE.set(stats.get("pool_available", 0))
         POOL_MAX.set(stats.get("pool_max", 0))
