@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
-from joins import store
+from joins import sqlcli, store
 from joins.auth import new_key
 from joins.migrations import migrate as apply_migrations
 from joins.schemas import ROLES, SCHEMA_SPECS, storable_text
@@ -162,3 +162,4 @@ curl -s -X DELETE "{url}?id=sj_..." -H "X-API-Key: $KEY"
 def init_app(app: Flask) -> None:
     for command in (migrate_command, schemas_group, keys_group, demo_command):
         app.cli.add_command(command)
+    app.cli.add_command(sqlcli.sql_group)
