@@ -90,6 +90,7 @@ POOL_COUNTERS = (
 )
 
 def _route() -> str:
+    """The URL rule that matched (never the raw path, which a client could vary endlessly)."""
     rule = request.url_rule
     return rule.rule if rule is not None else "unmatched"
 
@@ -106,6 +107,7 @@ class PoolMetrics:
         self._lock = threading.Lock()
 
     def observe(self, db: Database) -> None:
+        """Set the gauges to the pool's state now and advance the counters."""
         stats = db.stats()
         POOL_CONNECTIONS.set(stats.get("pool_size", 0))
         POOL_IDLE.set(stats.get("pool_available", 0))
@@ -161,12 +163,14 @@ class Readiness:
 
 
 def _json(data: Any, status: int = 200) -> Response:
+    """A JSON answer no cache may keep: health changes from one moment to the next."""
     response = Response(dumps(data), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _log_request(response: Response, started: float | None) -> None:
+def _record_request(response: Response, started: float | None) -> None:
+    """Count the request, time it, and write its one log line."""
     duration = time.perf_counter() - started if started is not None else 0.0
     status = response.status_code
     REQUESTS.labels(_method(), _route(), str(status)).inc()
@@ -208,7 +212,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def record(response: Response) -> Response:
         try:
-            _log_request(response, g.get("ops_started"))
+            _record_request(response, g.get("ops_started"))
             state["pool_metrics"].observe(db())
         except Exception:
             # Telemetry must never turn an answer into an error.
