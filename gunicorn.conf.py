@@ -24,10 +24,6 @@ workers = _int("GUNICORN_WORKERS", 2)
 worker_class = "gthread"
 threads = _int("GUNICORN_THREADS", 4)
 os.environ.setdefault("DB_POOL_MAX_SIZE", str(threads))
-# A lost server is retried per connection slot with a backoff doubling from 1 s, for this
-# long; then the slot is freed and the next request retries at once. Short, so a server
-# that comes back is used within about a second instead of when the grown backoff fires.
-os.environ.setdefault("DB_RECONNECT_TIMEOUT", "2")
 # A worker whose main loop is stuck this long is killed; statement and pool timeouts sit
 # below it (checked in on_starting) so a stuck query ends as a 503, not a killed worker.
 timeout = _int("GUNICORN_TIMEOUT", 30)

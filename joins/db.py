@@ -6,17 +6,15 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = logging.getLogger("joins.db")
-
-T = TypeVar("T")
 
 # libpq settings that bound how long a vanished server (power loss, network partition, no
 # RST ever arrives) can hold a request: keepalive probes notice a silent peer within about
@@ -29,14 +27,6 @@ TCP_DEFAULTS = {
     "keepalives_count": "3",
     "tcp_user_timeout": "10000",
 }
-
-
-def setting(config: dict[str, Any], name: str, default: T, cast: Callable[[str], T]) -> T:
-    """A setting from the app config, else from the environment, else the default."""
-    if config.get(name) is not None:
-        return cast(config[name])
-    raw = os.environ.get(name, "").strip()
-    return cast(raw) if raw else default
 
 
 class Database:
@@ -56,7 +46,7 @@ class Database:
 
     def __init__(self, config: dict) -> None:
         self.timeout = float(config["DB_POOL_TIMEOUT"])
-        self.outage_timeout = max(setting(config, "DB_OUTAGE_TIMEOUT", 0.5, float), 0.05)
+        self.outage_timeout = max(float(config["DB_OUTAGE_TIMEOUT"]), 0.05)
         self.check = bool(config["DB_CHECK_CONNECTIONS"])
         self.unreachable = False
         self._counts: Counter[str] = Counter()
@@ -80,7 +70,7 @@ class Database:
             # Connections are replaced after this long (with some jitter from the pool), so
             # server-side memory cannot grow without bound and a failover's new address is
             # picked up even by a pool that never saw an error.
-            max_lifetime=setting(config, "DB_POOL_MAX_LIFETIME", 3600.0, float),
+            max_lifetime=float(config["DB_POOL_MAX_LIFETIME"]),
             # Each lost connection is retried with a backoff doubling from 1 s for this long,
             # then its slot is freed and the next request that needs one tries again at once.
             # Keep it short (gunicorn.conf.py sets 2 s) or a server that comes back is used
@@ -99,7 +89,7 @@ class Database:
         extra = {name: value for name, value in TCP_DEFAULTS.items() if name not in params}
         if "connect_timeout" not in params:
             # A connection attempt to an unreachable host gives up after this long.
-            extra["connect_timeout"] = str(setting(config, "DB_CONNECT_TIMEOUT", 2, int))
+            extra["connect_timeout"] = str(int(config["DB_CONNECT_TIMEOUT"]))
         return make_conninfo(config["DATABASE_URL"], **extra)
 
     def _reporting_connection_class(self) -> type[psycopg.Connection]:

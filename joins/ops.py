@@ -22,7 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from psycopg_pool import PoolTimeout
 from yoyo import read_migrations
 
-from joins.db import Database, setting
+from joins.db import Database
 from joins.errors import RETRY_AFTER_SECONDS, error_response
 from joins.jsonio import dumps
 from joins.migrations import MIGRATIONS_DIR
@@ -198,7 +198,7 @@ def init_app(app: Flask) -> None:
     """Register /healthz, /readyz, /metrics and the per-request log line and metrics."""
     state = {
         "pool_metrics": PoolMetrics(),
-        "readiness": Readiness(setting(app.config, "READYZ_CACHE_SECONDS", 1.0, float)),
+        "readiness": Readiness(float(app.config["READYZ_CACHE_SECONDS"])),
     }
     app.extensions["schema_joins.ops"] = state
 

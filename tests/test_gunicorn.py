@@ -25,24 +25,28 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[int]:
+def server(database_url: str, tmp_path_factory) -> Iterator[int]:
     port = _free_port()
+    # A file, not a pipe: gunicorn logs a line per request and must never block on a full pipe.
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    log_file = log_path.open("wb")
     env = {**os.environ, "DATABASE_URL": database_url, "GUNICORN_BIND": f"127.0.0.1:{port}",
            "GUNICORN_WORKERS": "2", "TRUSTED_PROXIES": ""}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
-            assert process.poll() is None, process.stderr.read().decode()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.1)
     yield port
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+    log_file.close()
 
 
 def _request(port: int, method: str, path: str, *, headers: list[tuple[str, str]] = (), body: bytes | None = None,
