@@ -478,4 +478,10 @@ def test_metrics_sum_every_worker_and_keep_the_counts_of_workers_that_exited(ser
     sent += 10
     metrics = scrape(server.port)
     assert metrics[REQUESTS_METRIC][LIST_OK] - before == sent
+    # The new worker publishes its pool gauges once it has booted, which on a loaded machine
+    # can come after it first shows up as a process.
+    deadline = time.monotonic() + 15
+    while metrics["schema_joins_db_pool_max_connections"][()] != pool_max and time.monotonic() < deadline:
+        time.sleep(0.2)
+        metrics = scrape(server.port)
     assert metrics["schema_joins_db_pool_max_connections"][()] == pool_max
