@@ -27,6 +27,14 @@ def _pg(rows: list[dict[str, Any]], tenant: str, clients: int) -> dict[str, Any]
     return next((r for r in rows if r["tenant"] == tenant and r["clients"] == clients), None)
 
 
+def floor_c_rps(http: list[dict[str, Any]], row: dict[str, Any]) -> float | None:
+    """Floor (c) for a row: the one measured right before it, else the level's floor row."""
+    if row.get("floor_c_adjacent_rps"):
+        return row["floor_c_adjacent_rps"]
+    floor = _find(http, "floor_select1", row["connections"])
+    return floor["rps"] if floor else None
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue, per connection count: the measured ratio and whether it holds."""
     http, pg = results["http"], results["pgbench"]
@@ -41,11 +49,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     levels = sorted({r["connections"] for r in http})
     for conns in levels:
-        floor_c = _find(http, "floor_select1", conns)
         for scenario, limit in (("list100", 0.30), ("create", 0.5), ("update", 0.5)):
             row = _find(http, scenario, conns)
+            floor_c = floor_c_rps(http, row) if row else None
             if row and floor_c:
-                add(f"{scenario} req/s ÷ floor (c)", conns, row["rps"] / floor_c["rps"], limit, True)
+                add(f"{scenario} req/s ÷ floor (c)", conns, row["rps"] / floor_c, limit, True)
         big, small = _find(http, "list100", conns), _find(http, "list100_small", conns)
         if big and small:
             add("list100: small-table req/s ÷ 1M-table req/s", conns, small["rps"] / big["rps"], 1.3, False)
@@ -70,6 +78,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"# schema-joins bench, {results['started']} (commit {results['commit']})",
         "",
         f"Command: `{results['command']}`  ",
+        *([f"Service under test: the checkout in `BENCH_APP_DIR` ({results['app_dir']}), not this commit.  "]
+          if results.get("app_dir") else []),
         f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, load average before "
         f"{machine['load_before'][0]:.2f}, after {machine.get('load_after', [0])[0]:.2f}.  ",
         f"gunicorn: {settings['gunicorn_workers']} workers × {settings['gunicorn_threads']} threads (gthread), "
@@ -81,6 +91,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## HTTP (wrk)",
         "",
+        "÷ floor (c) divides by floor (c) measured on the same server, at the same connection count, "
+        "in the seconds just before the scenario (5 s); ÷ floor (b) by the level's floor (b) row. "
         "CPU ms/req: CPU time of the gunicorn workers (app) and of the PostgreSQL backends they are "
         "connected to (db), divided by the requests served.",
         "",
@@ -90,9 +102,9 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for row in sorted(http, key=lambda r: (r["connections"] == 1, r["connections"])):
         floor_b = _find(http, "floor_json", row["connections"])
-        floor_c = _find(http, "floor_select1", row["connections"])
+        floor_c = floor_c_rps(http, row)
         ratio_b = f"{row['rps'] / floor_b['rps']:.2f}" if floor_b else "–"
-        ratio_c = f"{row['rps'] / floor_c['rps']:.2f}" if floor_c else "–"
+        ratio_c = f"{row['rps'] / floor_c:.2f}" if floor_c else "–"
         rss = "/".join(f"{m:.0f}" for m in row["worker_rss_mb"])
         out.append(f"| {LABELS.get(row['scenario'], row['scenario'])} | {row['connections']} | {row['rps']:,.0f} | "
                    f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['non2xx'] + row['socket_errors']} | "

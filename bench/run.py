@@ -37,6 +37,9 @@ from bench import dataset, report  # noqa: E402
 from joins.migrations import migrate  # noqa: E402
 from joins.queries import QUERIES  # noqa: E402
 
+# The service under test: this checkout, or another one (to measure a change before it lands).
+APP_DIR = Path(os.environ.get("BENCH_APP_DIR") or ROOT).resolve()
+
 BIG_DB = "schema_joins_bench"
 SMALL_DB = "schema_joins_bench_small"
 LIST100, LIST5000 = "t_list100", "t_list5000"
@@ -45,6 +48,8 @@ MIXED_TENANTS = 1000  # tenants the mixed load spreads over
 MIXED_DELETE_POOL = 20
 WARMUP_SECONDS = 2
 TRACE_SECONDS = 5
+ADJACENT_FLOOR_SECONDS = 5
+PGBENCH_CLIENTS = (1, 8)
 # Upper bound on deletes per second, to size the delete pool so a load never runs dry.
 MAX_DELETE_RATE = 4000
 
@@ -170,7 +175,7 @@ class Gunicorn:
         env.update(self.extra_env)
         with open(self.log_path, "w") as log_file:
             self.process = _spawn([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-                                  cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                                  cwd=APP_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -395,6 +400,7 @@ class Run:
                          "writers": WRITERS, "mixed_tenants": MIXED_TENANTS},
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                      text=True).stdout.strip(),
+            "app_dir": None if APP_DIR == ROOT else str(APP_DIR),
             "http": [],
             "pgbench": [],
         }
@@ -459,13 +465,28 @@ class Run:
 
     def measure(self, name: str, conns: int) -> None:
         gunicorn = self.servers[SCENARIOS[name][3]]
+        floor = None
+        if not name.startswith("floor_") and self.wanted("floor_select1"):
+            # Floor (c) again right before the scenario, on the same server and connections:
+            # ratios then compare loads seconds apart, not minutes, on a machine whose
+            # speed drifts with whatever else runs on it.
+            for seconds in (WARMUP_SECONDS, ADJACENT_FLOOR_SECONDS):
+                # The warm-up lets the previous load's last requests drain first.
+                floor = wrk(self.servers["big"].base, "/bench/select1", "floor.lua", conns,
+                            seconds, self.data_files["big"], {})
         result = self.load(name, gunicorn, conns, self.args.duration)
-        result.update(scenario=name, connections=conns, worker_rss_mb=gunicorn.worker_rss_mb())
+        result.update(scenario=name, connections=conns, worker_rss_mb=gunicorn.worker_rss_mb(),
+                      floor_c_adjacent_rps=floor["rps"] if floor else None)
         self.results["http"].append(result)
         log(f"{name:14} c={conns:<3} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:7.2f} ms  "
             f"p99 {result['p99_ms']:7.2f} ms  non-2xx {result['non2xx']}  "
             f"cpu/req app {result['app_cpu_ms']:.2f} db {result['db_cpu_ms']:.2f} ms  "
-            f"rss {max(result['worker_rss_mb'], default=0):.0f} MB")
+            f"rss {max(result['worker_rss_mb'], default=0):.0f} MB"
+            + (f"  (floor c alongside {floor['rps']:.0f} req/s)" if floor else ""))
+        tenant = {"list100": LIST100, "list5000": LIST5000}.get(name)
+        if tenant and conns in PGBENCH_CLIENTS and self.wanted("pgbench"):
+            # Floor (a) right after the same list at the same concurrency.
+            self.pgbench(tenant, conns)
 
     def trace_queries(self) -> None:
         """Queries per request, by query file: a gunicorn logging joins.store at DEBUG.
@@ -494,20 +515,18 @@ class Run:
             self.stop_server("trace")
         self.results["queries"] = traced
 
-    def pgbench_all(self) -> None:
-        script = pgbench_script(self.out_dir)
-        for tenant in (LIST100, LIST5000):
-            for clients in (1, 8):
-                result = pgbench(self.urls["big"], script, tenant, clients, self.args.duration, self.out_dir)
-                result.update(tenant=tenant, clients=clients)
-                self.results["pgbench"].append(result)
-                log(f"pgbench {tenant:11} c={clients:<3} {result['tps']:8.0f} tps  p50 {result['p50_ms']:7.2f} ms  "
-                    f"p99 {result['p99_ms']:7.2f} ms")
+    def pgbench(self, tenant: str, clients: int) -> None:
+        result = pgbench(self.urls["big"], self.pgbench_file, tenant, clients, self.args.duration, self.out_dir)
+        result.update(tenant=tenant, clients=clients)
+        self.results["pgbench"].append(result)
+        log(f"pgbench {tenant:11} c={clients:<3} {result['tps']:8.0f} tps  p50 {result['p50_ms']:7.2f} ms  "
+            f"p99 {result['p99_ms']:7.2f} ms")
 
     def execute(self) -> None:
         self.results["machine"]["load_before"] = [round(x, 2) for x in os.getloadavg()]
         if self.results["machine"]["load_before"][0] > 0.7:
             log(f"warning: the machine is busy (load average {os.getloadavg()[0]:.2f}); ratios will be noisier")
+        self.pgbench_file = pgbench_script(self.out_dir)
         self.start_server("big", "big")
         self.start_server("small", "small")
         for conns in self.levels:
@@ -517,8 +536,6 @@ class Run:
         for name in SINGLE:
             if self.wanted(name):
                 self.measure(name, 1)
-        if self.wanted("pgbench"):
-            self.pgbench_all()
         self.stop_server("small")
         self.stop_server("big")
         if self.wanted("queries"):

@@ -5,6 +5,7 @@ Functions return plain dicts (API field names for joins) and never commit: the c
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime
@@ -17,7 +18,9 @@ from joins.queries import QUERIES
 log = logging.getLogger("joins.sql")
 
 
+@functools.cache
 def _camel(name: str) -> str:
+    # Cached: called for each column of every result, always with the same few names.
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
