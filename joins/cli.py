@@ -47,7 +47,7 @@ def _tenant(value: str) -> str:
 
 
 def _load_schemas(tenant_id: str, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    with _db().connection() as conn:
+    with _db().connection() as conn, conn.transaction():
         for spec in specs:
             store.upsert_schema(
                 conn,

@@ -52,7 +52,9 @@ class Database:
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         kwargs: dict = {
-            "autocommit": False,
+            # Single statements are their own transaction (one round trip, no BEGIN/COMMIT);
+            # multi-statement work opens one explicitly with conn.transaction().
+            "autocommit": True,
             # None turns server-side prepared statements off: required behind PgBouncer in
             # transaction mode, where a prepared statement may not exist on the next backend.
             "prepare_threshold": config["DB_PREPARE_THRESHOLD"],
@@ -198,7 +200,8 @@ class Database:
 
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
+        """A pooled connection in autocommit mode: each statement is its own transaction; wrap
+        several in `conn.transaction()` to make them one."""
         conn = self.checkout(timeout)
         try:
             with conn:

@@ -1,4 +1,9 @@
-"""The four operations, each one transaction: validation, then the write."""
+"""The four operations, each one transaction: validation, then the write.
+
+Connections are in autocommit mode: an operation that is one statement (list, create,
+delete, an update that changes no key pair) is its own transaction, one round trip; an
+update that changes a key pair locks the join, validates and writes in an explicit one.
+"""
 from __future__ import annotations
 
 import uuid
@@ -23,16 +28,8 @@ def _snake(changes: dict[str, Any]) -> dict[str, Any]:
     return {names[key]: value for key, value in changes.items() if key in names}
 
 
-def _validate_sides(conn: psycopg.Connection, tenant_id: str, spec: dict[str, str], sides: tuple[int, ...]) -> None:
+def _raise_for_sides(checks: list[dict[str, Any]], spec: dict[str, str], sides: tuple[int, ...]) -> None:
     """Raise the first failing side's precise 400, primary first, schema before field."""
-    checks = store.check_sides(
-        conn,
-        tenant_id=tenant_id,
-        primary_schema_id=spec["primarySchemaId"],
-        primary_key=spec["primaryKey"],
-        foreign_schema_id=spec["foreignSchemaId"],
-        foreign_key=spec["foreignKey"],
-    )
     for index in sides:
         schema_field, key_field = SIDES[index]
         check = checks[index]
@@ -47,28 +44,40 @@ def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> list[dict[str, An
 
 
 def create_join(conn: psycopg.Connection, *, tenant_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    _validate_sides(conn, tenant_id, spec, (0, 1))
-    return store.insert_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **_snake(spec))
+    checks, join = store.create_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **_snake(spec))
+    _raise_for_sides(checks, spec, (0, 1))
+    assert join is not None, "both sides hold, so the join was stored"
+    return join
 
 
 def update_join(conn: psycopg.Connection, *, tenant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     join_id = changes.pop("id")
     touches_sides = any(key in changes for pair in SIDES for key in pair)
-    if touches_sides or not changes:
+    if changes and not touches_sides:
+        # Nothing to validate against the database: one statement.
+        return _updated(store.update_join(conn, tenant_id=tenant_id, join_id=join_id, **_snake(changes)), join_id)
+    with conn.transaction():
         stored = store.lock_join(conn, tenant_id=tenant_id, join_id=join_id)
         if stored is None:
             raise ApiError(404, f"Schema join {join_id} not found")
-        if touches_sides:
-            merged = {key: changes.get(key, stored[key]) for pair in SIDES for key in pair}
-            changed = tuple(
-                index for index, pair in enumerate(SIDES)
-                if any(merged[key] != stored[key] for key in pair)
+        if not changes:
+            raise ApiError(400, "No fields to update")
+        merged = {key: changes.get(key, stored[key]) for pair in SIDES for key in pair}
+        changed = tuple(index for index, pair in enumerate(SIDES) if any(merged[key] != stored[key] for key in pair))
+        if changed:
+            checks = store.check_sides(
+                conn,
+                tenant_id=tenant_id,
+                primary_schema_id=merged["primarySchemaId"],
+                primary_key=merged["primaryKey"],
+                foreign_schema_id=merged["foreignSchemaId"],
+                foreign_key=merged["foreignKey"],
             )
-            if changed:
-                _validate_sides(conn, tenant_id, merged, changed)
-    if not changes:
-        raise ApiError(400, "No fields to update")
-    row = store.update_join(conn, tenant_id=tenant_id, join_id=join_id, **_snake(changes))
+            _raise_for_sides(checks, merged, changed)
+        return _updated(store.update_join(conn, tenant_id=tenant_id, join_id=join_id, **_snake(changes)), join_id)
+
+
+def _updated(row: dict[str, Any] | None, join_id: str) -> dict[str, Any]:
     if row is None:
         raise ApiError(404, f"Schema join {join_id} not found")
     return row

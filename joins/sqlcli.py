@@ -98,7 +98,7 @@ def realistic_params(conn: psycopg.Connection, query: Query, tenant_id: str) -> 
     new_key_id, _, new_digest = new_key()
     # A parameter name means different things in different files; these say which.
     by_query: dict[str, dict[str, Any]] = {
-        "insert_schema_join": {"join_id": "sj_" + secrets.token_hex(16), "name": values.get("name", "explain")},
+        "create_schema_join": {"join_id": "sj_" + secrets.token_hex(16), "name": values.get("name", "explain")},
         "insert_api_key": {"key_id": new_key_id, "digest": new_digest, "name": "explain"},
         "revoke_api_keys_by_name": {"name": values.get("key_name")},
         "upsert_data_schema": {"name": values["schema_name"]},

@@ -1,7 +1,8 @@
 """One function per query file: connection first, the tenant a required keyword.
 
-Functions return plain dicts (API field names for joins) and never commit: the caller's
-`with db.connection()` block is the transaction.
+Functions return plain dicts (API field names for joins) and never commit: each statement
+is its own transaction on the pool's autocommit connections, unless the caller groups
+several in `conn.transaction()`.
 """
 from __future__ import annotations
 
@@ -73,12 +74,17 @@ _JOIN_FIELDS = ("name", "primary_schema_id", "primary_key", "foreign_schema_id",
                 "join_type", "auto_enrich", "status")
 
 
-def insert_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str, **fields: Any) -> dict[str, Any]:
+def create_join(
+    conn: psycopg.Connection, *, tenant_id: str, join_id: str, **fields: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Check both sides and store the join if they hold: ([primary, foreign] checks, join or None)."""
     params = {"tenant_id": tenant_id, "join_id": join_id}
     params.update({key: fields[key] for key in _JOIN_FIELDS})
-    row = _one(_execute(conn, "insert_schema_join", params))
-    assert row is not None
-    return row
+    rows = _rows(_execute(conn, "create_schema_join", params))
+    checks = [{"side": row.pop("checkSide"), "schemaName": row.pop("checkSchemaName"),
+               "fieldFound": row.pop("checkFieldFound")} for row in rows]
+    join = rows[0] if rows[0]["id"] is not None else None
+    return checks, join
 
 
 def lock_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:

@@ -204,10 +204,15 @@ def test_database_errors_caused_by_values_map_to_precise_4xx_and_outages_to_503(
 
 def test_a_failed_transaction_is_never_reused(app):
     database = app.extensions["schema_joins.db"]
+    idle = psycopg.pq.TransactionStatus.IDLE
     for _ in range(database.pool.max_size * 2):
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            with database.connection() as conn, conn.transaction():
+                conn.execute("SELECT 1")
+                conn.execute("SELECT 1/0")
         with pytest.raises(psycopg.errors.DivisionByZero):
             with database.connection() as conn:
                 conn.execute("SELECT 1/0")
         with database.connection() as conn:
+            assert conn.info.transaction_status == idle
             assert conn.execute("SELECT 1").fetchone() == (1,)
-            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
