@@ -1,6 +1,7 @@
 """Apply the yoyo migrations of sql/migrations, once, even from several hosts at once."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -41,7 +42,25 @@ def pending(database_url: str) -> list[str]:
         backend.connection.close()
 
 
-def migrate(database_url: str) -> list[str]:
+class MigrationLockTimeout(RuntimeError):
+    """Another `migrate` held the lock for longer than we were willing to wait."""
+
+
+def _wait_for_lock(conn: psycopg.Connection, wait_seconds: float) -> None:
+    """Take the advisory lock, polling rather than blocking.
+
+    A session blocked in pg_advisory_lock() is a running statement with a snapshot, and
+    CREATE INDEX CONCURRENTLY in the run that holds the lock waits for every such snapshot
+    to go: the two would wait for each other. Between polls this session holds no snapshot.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise MigrationLockTimeout(f"another migrate still runs after {wait_seconds:.0f} s")
+        time.sleep(0.2)
+
+
+def migrate(database_url: str, *, wait_seconds: float = 600.0) -> list[str]:
     """Apply what is pending; return the ids applied by this call.
 
     yoyo's own lock is a row in a table it creates on first use, and two first runs can race
@@ -49,7 +68,7 @@ def migrate(database_url: str) -> list[str]:
     whole runs instead, and is released by the server if this process dies.
     """
     with psycopg.connect(database_url, autocommit=True) as lock_conn:
-        lock_conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        _wait_for_lock(lock_conn, wait_seconds)
         try:
             backend = get_backend(_yoyo_url(database_url))
             try:

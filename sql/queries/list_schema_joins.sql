@@ -2,7 +2,7 @@
 -- Every join of one tenant, newest first (ties by id), with both schemas' display names
 -- (display name, else internal name, else 'Unknown'). One statement: no query per row.
 -- params: tenant_id
--- uses: schema_joins_tenant_created_idx, data_schemas_pkey
+-- uses: schema_joins_list_idx, data_schemas_pkey
 SELECT j.id,
        j.tenant_id,
        j.name,
