@@ -27,12 +27,13 @@ def _pg(rows: list[dict[str, Any]], tenant: str, clients: int) -> dict[str, Any]
     return next((r for r in rows if r["tenant"] == tenant and r["clients"] == clients), None)
 
 
-def floor_c_rps(http: list[dict[str, Any]], row: dict[str, Any]) -> float | None:
-    """Floor (c) for a row: the one measured right before it, else the level's floor row."""
-    if row.get("floor_c_adjacent_rps"):
-        return row["floor_c_adjacent_rps"]
+def ratio_c(http: list[dict[str, Any]], row: dict[str, Any]) -> float | None:
+    """req/s ÷ floor (c): the median over rounds of each round's ratio to the floor measured
+    right before it, else the ratio to the level's floor row."""
+    if row.get("ratio_c") is not None:
+        return row["ratio_c"]
     floor = _find(http, "floor_select1", row["connections"])
-    return floor["rps"] if floor else None
+    return row["rps"] / floor["rps"] if floor else None
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,16 +52,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for conns in levels:
         for scenario, limit in (("list100", 0.30), ("create", 0.5), ("update", 0.5)):
             row = _find(http, scenario, conns)
-            floor_c = floor_c_rps(http, row) if row else None
-            if row and floor_c:
-                add(f"{scenario} req/s ÷ floor (c)", conns, row["rps"] / floor_c, limit, True)
+            ratio = ratio_c(http, row) if row else None
+            if ratio is not None:
+                add(f"{scenario} req/s ÷ floor (c)", conns, ratio, limit, True)
         big, small = _find(http, "list100", conns), _find(http, "list100_small", conns)
         if big and small:
             add("list100: small-table req/s ÷ 1M-table req/s", conns, small["rps"] / big["rps"], 1.3, False)
             add("list100: 1M-table p50 ÷ small-table p50", conns, big["p50_ms"] / small["p50_ms"], 1.3, False)
         row, bench = _find(http, "list5000", conns), _pg(pg, "t_list5000", conns)
         if row and bench:
-            add("list5000 p50 ÷ pgbench p50 (same clients)", conns, row["p50_ms"] / bench["p50_ms"], 2.0, False)
+            ratio = row.get("pgbench_p50_ratio") or row["p50_ms"] / bench["p50_ms"]
+            add("list5000 p50 ÷ pgbench p50 (same clients)", conns, ratio, 2.0, False)
         mixed = _find(http, "mixed", conns)
         if mixed and mixed["worker_rss_mb"]:
             add("worker RSS after mixed (MB)", conns, max(mixed["worker_rss_mb"]), 80.0, False)
@@ -84,15 +86,17 @@ def markdown(results: dict[str, Any]) -> str:
         f"{machine['load_before'][0]:.2f}, after {machine.get('load_after', [0])[0]:.2f}.  ",
         f"gunicorn: {settings['gunicorn_workers']} workers × {settings['gunicorn_threads']} threads (gthread), "
         f"the project's gunicorn.conf.py; wrk {settings['duration_s']:g} s per scenario after a "
-        f"{settings['warmup_s']} s warm-up.  ",
+        f"{settings['warmup_s']} s warm-up, {settings.get('rounds', 1)} rounds.  ",
         f"Data: {counts['big']['schema_joins']:,} joins, {counts['big']['data_schemas']:,} schemas, "
         f"{counts['big']['schema_fields']:,} fields, {counts['big']['api_keys']:,} keys; the small database "
         f"holds {counts['small']['schema_joins']:,} joins (the 100-join tenant only).",
         "",
         "## HTTP (wrk)",
         "",
-        "÷ floor (c) divides by floor (c) measured on the same server, at the same connection count, "
-        "in the seconds just before the scenario (5 s); ÷ floor (b) by the level's floor (b) row. "
+        f"Each scenario ran {settings.get('rounds', 1)} times; numbers are medians over those rounds. "
+        "÷ floor (c) is the median of each round's ratio to floor (c) measured on the same server, at the "
+        "same connection count, in the seconds just before it (5 s); ÷ floor (b) divides by the level's "
+        "floor (b) row. "
         "CPU ms/req: CPU time of the gunicorn workers (app) and of the PostgreSQL backends they are "
         "connected to (db), divided by the requests served.",
         "",
@@ -102,15 +106,16 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for row in sorted(http, key=lambda r: (r["connections"] == 1, r["connections"])):
         floor_b = _find(http, "floor_json", row["connections"])
-        floor_c = floor_c_rps(http, row)
+        ratio = ratio_c(http, row)
         ratio_b = f"{row['rps'] / floor_b['rps']:.2f}" if floor_b else "–"
-        ratio_c = f"{row['rps'] / floor_c:.2f}" if floor_c else "–"
+        ratio_c_text = f"{ratio:.2f}" if ratio is not None else "–"
         rss = "/".join(f"{m:.0f}" for m in row["worker_rss_mb"])
         out.append(f"| {LABELS.get(row['scenario'], row['scenario'])} | {row['connections']} | {row['rps']:,.0f} | "
                    f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['non2xx'] + row['socket_errors']} | "
-                   f"{ratio_b} | {ratio_c} | {row['app_cpu_ms']:.2f} | {row['db_cpu_ms']:.2f} | {rss} |")
+                   f"{ratio_b} | {ratio_c_text} | {row['app_cpu_ms']:.2f} | {row['db_cpu_ms']:.2f} | {rss} |")
     if pg:
-        out += ["", "## Floor (a): the list SQL alone (pgbench -M prepared, same database)", "",
+        out += ["", "## Floor (a): the list SQL alone (pgbench -M prepared, same database, each round right "
+                "after the HTTP list at the same concurrency; medians)", "",
                 "| tenant | clients | tps | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
         for row in pg:
             out.append(f"| {row['tenant']} | {row['clients']} | {row['tps']:,.0f} | {row['p50_ms']:.2f} | "

@@ -2,7 +2,7 @@
 
 Run it through bench/run.sh (which prepares the venv and checks for wrk and pgbench):
 
-    bench/run.sh [--duration 10] [--connections 8,32] [--keep-data] [--only list100,create]
+    bench/run.sh [--duration 6] [--rounds 3] [--connections 8,32] [--keep-data] [--only list100,create]
 
 Everything it starts (gunicorn, wrk, pgbench) is stopped on exit, failure and Ctrl-C included.
 Traffic goes to 127.0.0.1 only. Results land in bench/results/<timestamp>/ (git-ignored).
@@ -16,6 +16,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -363,6 +364,17 @@ def _delete_pool_size(duration: float, tenants: int) -> int:
 
 
 
+def _median_row(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-key medians of the rounds' numbers (error counts: summed)."""
+    row: dict[str, Any] = {}
+    for key, value in rounds[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values = [r[key] for r in rounds if r.get(key) is not None]
+            summed = key in {"non2xx", "socket_errors", "requests", "transactions"}
+            row[key] = sum(values) if summed else statistics.median(values)
+    return row
+
+
 def query_counts(log_text: str) -> dict[str, int]:
     """Executions per query file in a debug log of joins.store ("query=NAME ms=...")."""
     counts: dict[str, int] = {}
@@ -394,7 +406,8 @@ class Run:
             "started": stamp,
             "command": " ".join(["bench/run.sh", *argv]),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "settings": {"duration_s": args.duration, "warmup_s": WARMUP_SECONDS, "connections": self.levels,
+            "settings": {"duration_s": args.duration, "rounds": args.rounds, "warmup_s": WARMUP_SECONDS,
+                         "connections": self.levels,
                          "gunicorn_workers": Gunicorn.expected_workers(),
                          "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "4")),
                          "writers": WRITERS, "mixed_tenants": MIXED_TENANTS},
@@ -464,29 +477,42 @@ class Run:
                     dataset.drop_delete_pool(conn, pool[0])
 
     def measure(self, name: str, conns: int) -> None:
+        """Run scenario `name` --rounds times, each paired with its floors; keep the medians."""
         gunicorn = self.servers[SCENARIOS[name][3]]
-        floor = None
-        if not name.startswith("floor_") and self.wanted("floor_select1"):
-            # Floor (c) again right before the scenario, on the same server and connections:
-            # ratios then compare loads seconds apart, not minutes, on a machine whose
-            # speed drifts with whatever else runs on it.
-            for seconds in (WARMUP_SECONDS, ADJACENT_FLOOR_SECONDS):
-                # The warm-up lets the previous load's last requests drain first.
-                floor = wrk(self.servers["big"].base, "/bench/select1", "floor.lua", conns,
-                            seconds, self.data_files["big"], {})
-        result = self.load(name, gunicorn, conns, self.args.duration)
-        result.update(scenario=name, connections=conns, worker_rss_mb=gunicorn.worker_rss_mb(),
-                      floor_c_adjacent_rps=floor["rps"] if floor else None)
-        self.results["http"].append(result)
-        log(f"{name:14} c={conns:<3} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:7.2f} ms  "
-            f"p99 {result['p99_ms']:7.2f} ms  non-2xx {result['non2xx']}  "
-            f"cpu/req app {result['app_cpu_ms']:.2f} db {result['db_cpu_ms']:.2f} ms  "
-            f"rss {max(result['worker_rss_mb'], default=0):.0f} MB"
-            + (f"  (floor c alongside {floor['rps']:.0f} req/s)" if floor else ""))
         tenant = {"list100": LIST100, "list5000": LIST5000}.get(name)
-        if tenant and conns in PGBENCH_CLIENTS and self.wanted("pgbench"):
-            # Floor (a) right after the same list at the same concurrency.
-            self.pgbench(tenant, conns)
+        with_pgbench = tenant is not None and conns in PGBENCH_CLIENTS and self.wanted("pgbench")
+        rounds: list[dict[str, Any]] = []
+        for _ in range(self.args.rounds):
+            floor = None
+            if not name.startswith("floor_") and self.wanted("floor_select1"):
+                # Floor (c) again right before the scenario, on the same server and connections:
+                # ratios then compare loads seconds apart, not minutes, on a machine whose
+                # speed drifts with whatever else runs on it.
+                for seconds in (WARMUP_SECONDS, ADJACENT_FLOOR_SECONDS):
+                    # The warm-up lets the previous load's last requests drain first.
+                    floor = wrk(self.servers["big"].base, "/bench/select1", "floor.lua", conns,
+                                seconds, self.data_files["big"], {})
+            result = self.load(name, gunicorn, conns, self.args.duration)
+            result["floor_c_adjacent_rps"] = floor["rps"] if floor else None
+            if with_pgbench:
+                # Floor (a) right after the same list at the same concurrency.
+                result["pgbench"] = self.pgbench(tenant, conns)
+            rounds.append(result)
+        row = _median_row(rounds)
+        row.update(scenario=name, connections=conns, worker_rss_mb=gunicorn.worker_rss_mb(), rounds=rounds)
+        if rounds[0]["floor_c_adjacent_rps"]:
+            row["ratio_c"] = statistics.median(r["rps"] / r["floor_c_adjacent_rps"] for r in rounds)
+        if with_pgbench:
+            row["pgbench_p50_ratio"] = statistics.median(r["p50_ms"] / r["pgbench"]["p50_ms"] for r in rounds)
+            self.results["pgbench"].append(dict(_median_row([r["pgbench"] for r in rounds]),
+                                                tenant=tenant, clients=conns))
+        self.results["http"].append(row)
+        log(f"{name:14} c={conns:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
+            f"p99 {row['p99_ms']:7.2f} ms  non-2xx {row['non2xx']}  "
+            f"cpu/req app {row['app_cpu_ms']:.2f} db {row['db_cpu_ms']:.2f} ms  "
+            f"rss {max(row['worker_rss_mb'], default=0):.0f} MB"
+            + (f"  ÷ floor (c) {row['ratio_c']:.2f}" if "ratio_c" in row else "")
+            + (f"  p50 ÷ pgbench p50 {row['pgbench_p50_ratio']:.2f}" if "pgbench_p50_ratio" in row else ""))
 
     def trace_queries(self) -> None:
         """Queries per request, by query file: a gunicorn logging joins.store at DEBUG.
@@ -515,12 +541,11 @@ class Run:
             self.stop_server("trace")
         self.results["queries"] = traced
 
-    def pgbench(self, tenant: str, clients: int) -> None:
+    def pgbench(self, tenant: str, clients: int) -> dict[str, Any]:
         result = pgbench(self.urls["big"], self.pgbench_file, tenant, clients, self.args.duration, self.out_dir)
-        result.update(tenant=tenant, clients=clients)
-        self.results["pgbench"].append(result)
         log(f"pgbench {tenant:11} c={clients:<3} {result['tps']:8.0f} tps  p50 {result['p50_ms']:7.2f} ms  "
             f"p99 {result['p99_ms']:7.2f} ms")
+        return result
 
     def execute(self) -> None:
         self.results["machine"]["load_before"] = [round(x, 2) for x in os.getloadavg()]
@@ -557,7 +582,11 @@ class Run:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured scenario (default 10)")
+    parser.add_argument("--duration", type=float, default=6.0,
+                        help="seconds per measured load (default 6)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements of each scenario, each paired with its floors; the table shows "
+                             "medians (default 3)")
     parser.add_argument("--connections", default="8,32", help="wrk connection counts (default 8,32)")
     parser.add_argument("--keep-data", action="store_true",
                         help="reuse the bench databases of the last run when their volume matches")
