@@ -5,7 +5,10 @@ import logging
 import os
 from typing import Any
 
+import click
+import psycopg
 from flask import Flask
+from psycopg.conninfo import conninfo_to_dict
 
 from joins import cli, errors, ops, views
 from joins.auth import Authenticator
@@ -27,6 +30,10 @@ def _env_int(name: str, default: int) -> int:
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
     return float(value) if value else default
+
+
+class ConfigurationError(click.ClickException):
+    """A setting that keeps the service from starting (the CLI prints it without a traceback)."""
 
 
 def config_from_env() -> dict[str, Any]:
@@ -64,12 +71,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # see views.parse_body
     app.json.sort_keys = False
+    # '/api//v1/schema-joins' is another path (404), never redirected to the route.
+    app.url_map.merge_slashes = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(message)s")
 
     errors.init_app(app)
     cli.init_app(app)
     if not app.config["DATABASE_URL"]:
-        raise RuntimeError("DATABASE_URL is not set: point it at PostgreSQL, or use `make run`")
+        raise ConfigurationError("DATABASE_URL is not set: point it at PostgreSQL, or use `make run`")
+    try:
+        conninfo_to_dict(app.config["DATABASE_URL"])
+    except psycopg.ProgrammingError:
+        # The parser's message may quote the string, password included: say only what is wrong.
+        raise ConfigurationError("DATABASE_URL is not a valid PostgreSQL connection string") from None
     app.extensions["schema_joins.db"] = Database(app.config)
     app.extensions["schema_joins.auth"] = Authenticator(
         trusted_proxies=app.config["TRUSTED_PROXIES"],

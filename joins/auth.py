@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Request
@@ -84,15 +84,16 @@ def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
 def _single_header(request: Request, name: str) -> str | None:
     """The header's value; 400 when it was sent more than once with different values.
 
-    WSGI servers join repeated headers with commas; no credential contains a comma.
+    WSGI servers join repeated headers with commas; no credential contains a comma. Empty
+    pieces (a stray trailing comma) are not values.
     """
     raw = request.headers.get(name)
     if raw is None:
         return None
-    values = {part.strip() for part in raw.split(",")}
+    values = {part.strip() for part in raw.split(",")} - {""}
     if len(values) > 1:
         raise ApiError(400, f"The {name} header was sent more than once with different values")
-    return values.pop()
+    return values.pop() if values else ""
 
 
 def _check_printable(name: str, value: str) -> None:
@@ -102,24 +103,37 @@ def _check_printable(name: str, value: str) -> None:
         raise ApiError(400, f"The {name} header contains control characters")
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*(?:\s+|$)")
+
+
 def _bearer_key(request: Request) -> str | None:
     """The krn_ key of `Authorization: Bearer krn_...`; None for any other authorization.
 
     Other schemes and other bearer tokens belong to whatever sits in front of the service
     (a gateway may forward its own token beside X-Tenant-Id), so they are not ours to judge.
+    Repeated headers arrive joined by commas; a piece that starts with a scheme name starts
+    another header (a Digest header's own parameters do not).
     """
     raw = request.headers.get("Authorization")
     if raw is None:
         return None
-    tokens = set()
+    headers: list[str] = []
     for part in raw.split(","):
-        scheme, _, token = part.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        tokens.add(token.strip())
-    if len(tokens) > 1:
+        part = part.strip()
+        if not part:
+            continue
+        if not headers or (_SCHEME.match(part) and "=" not in part.split(None, 1)[0]):
+            headers.append(part)
+        else:
+            headers[-1] += ", " + part
+    if len(set(headers)) > 1:
         raise ApiError(400, "The Authorization header was sent more than once with different values")
-    token = tokens.pop()
+    if not headers:
+        return None
+    scheme, _, token = headers[0].partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
     if not token:
         raise ApiError(401, "The Authorization header carries no key")
     return token if token.startswith(KEY_PREFIX) else None
@@ -175,10 +189,10 @@ class Authenticator:
         record = self.cache.get(key_digest, lambda: find_key(key_digest))
         if record is None:
             raise ApiError(401, "Invalid API key")
-        if record["revokedAt"] is not None:
+        if record["revoked"]:
             raise ApiError(401, "API key revoked")
-        expires_at: datetime | None = record["expiresAt"]
-        if expires_at is not None and expires_at <= datetime.now(timezone.utc):
+        expires_epoch: float | None = record["expiresEpoch"]
+        if expires_epoch is not None and expires_epoch <= time.time():
             raise ApiError(401, "API key expired")
         return Caller(tenant_id=record["tenantId"], role=record["role"], key_id=record["id"])
 

@@ -90,6 +90,10 @@ def _from_database_error(exc: psycopg.Error) -> ApiError:
     if sqlstate.startswith("22"):
         # Data exceptions: a value the database cannot store or compare.
         return ApiError(400, "A value in the request cannot be stored")
+    if sqlstate.startswith("54"):
+        # Program limits (an index entry over its maximum size): the values themselves are
+        # too large, so retrying cannot help.
+        return ApiError(400, "The values in the request are too large to store together; use shorter ids or names")
     if isinstance(exc, psycopg.OperationalError) or sqlstate[:2] in {"08", "53", "57"} or sqlstate == "55P03":
         # Connection lost, server shutting down, too many connections, statement or lock
         # timeout: the database cannot serve now; the client may retry.

@@ -62,7 +62,7 @@ class Choice(Text):
         if value not in self.choices:
             allowed = ", ".join(f'"{choice}"' for choice in self.choices)
             message = f"Must be one of {allowed}."
-            extra = self.hint.get(value.lower())
+            extra = self.hint.get(" ".join(value.lower().split()))
             raise ValidationError(f"{message} {extra}" if extra else message)
         return value
 

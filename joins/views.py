@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException, NotFound
 
 from joins import service, store
 from joins.auth import READ_ROLES, WRITE_ROLES, Caller, require_role
@@ -44,7 +45,14 @@ def parse_body(schema: Schema) -> dict[str, Any]:
         raise ApiError(415, "Content-Type charset must be utf-8")
     # MAX_CONTENT_LENGTH is one byte over the cap: werkzeug refuses a larger Content-Length
     # itself, and stops a chunked body one byte past the cap, which is how it is caught here.
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except HTTPException:
+        raise  # 413 and the like keep their status
+    except Exception:
+        # The server failed to decode the body it was sent (a malformed chunk size or
+        # terminator, a broken trailer): the client's fault, whatever the server's class for it.
+        raise ApiError(400, "The request body could not be read: malformed transfer encoding") from None
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "Request body exceeds the 64 KiB limit")
     try:
@@ -141,6 +149,10 @@ def openapi_document() -> Response:
 def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-Id", "")
     g.request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # Routing drops leading slashes ('//api/v1/schema-joins' would match the route); every
+    # spelling other than the route's own is another path.
+    if request.environ.get("PATH_INFO", "").startswith("//"):
+        raise NotFound()
 
 
 @bp.after_app_request

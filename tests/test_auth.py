@@ -85,6 +85,20 @@ def test_other_authorization_is_not_a_credential_of_this_service(tenant, authori
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("second", ["Basic dXNlcjpwYXNz", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"])
+def test_authorization_sent_twice_with_different_schemes_or_tokens_answers_400(tenant, second):
+    headers = [("Authorization", f"Bearer {tenant.keys['viewer']}"), ("Authorization", second)]
+    error = assert_error(tenant.client.get(ENDPOINT, headers=headers), 400, "BAD_REQUEST")
+    assert "Authorization" in error["message"]
+
+
+def test_a_stray_comma_is_not_a_second_value(tenant):
+    response = tenant.client.get(ENDPOINT, headers={"X-API-Key": tenant.keys["viewer"] + ","})
+    assert response.status_code == 200
+    response = tenant.client.get(ENDPOINT, headers={"Authorization": f"Bearer {tenant.keys['viewer']}, "})
+    assert response.status_code == 200
+
+
 def test_the_same_key_in_both_headers_is_accepted_but_different_keys_are_not(tenant):
     key = tenant.keys["viewer"]
     response = tenant.client.get(ENDPOINT, headers={"X-API-Key": key, "Authorization": f"Bearer {key}"})
@@ -147,6 +161,17 @@ def test_expired_key_answers_401(database_url, tenant):
     assert_error(tenant.client.get(ENDPOINT, headers={"X-API-Key": key}), 401, "UNAUTHORIZED", "API key expired")
     key = issue_key(database_url, tenant.id, "viewer", expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
     assert tenant.client.get(ENDPOINT, headers={"X-API-Key": key}).status_code == 200
+
+
+@pytest.mark.parametrize("stored_expiry,status", [("10000-01-01T00:59:59Z", 200), ("0001-01-01T00:00:00Z BC", 401)])
+def test_expiries_outside_what_python_can_read_still_authenticate(database_url, tenant, db, stored_expiry, status):
+    key = issue_key(database_url, tenant.id, "viewer")
+    db.execute("UPDATE api_keys SET expires_at = %s::timestamptz WHERE digest = %s", (stored_expiry, digest(key)))
+    response = tenant.client.get(ENDPOINT, headers={"X-API-Key": key})
+    if status == 200:
+        assert response.status_code == 200
+    else:
+        assert_error(response, 401, "UNAUTHORIZED", "API key expired")
 
 
 def test_only_a_digest_of_the_key_is_stored(tenant, db):

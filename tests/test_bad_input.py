@@ -191,6 +191,8 @@ def _database_error(database_url, statement: str) -> psycopg.Error:
      'joinType: must be one of "left", "inner"'),
     ("SELECT 'not a number'::integer", 400, "A value in the request cannot be stored"),
     ("SELECT repeat('x', 3)::varchar(1)::char(1), 1/0", 400, "A value in the request cannot be stored"),
+    ("SELECT array_fill(1, ARRAY[200000000])", 400,
+     "The values in the request are too large to store together; use shorter ids or names"),
     ("SELECT pg_sleep(1)", 503,
      "The database is unavailable; retry shortly"),
 ])

@@ -65,12 +65,52 @@ def test_schemas_load_upserts_schemas_and_fields(runner, tenant, tmp_path: Path)
     assert tenant.list()[0]["foreignSchemaName"] == "Purchase orders"
 
 
-@pytest.mark.parametrize("content", ["not json", '[{"id": "s"}]', '[{"id": "s", "name": "n", "fields": [], "x": 1}]'])
-def test_schemas_load_refuses_a_bad_file(runner, tenant, tmp_path: Path, content):
+BAD_SCHEMA_FILES = {
+    "not json": b"not json",
+    "missing fields": b'[{"id": "s"}]',
+    "unknown field": b'[{"id": "s", "name": "n", "fields": [], "x": 1}]',
+    "not utf-8": b"\xff\xfe[]",
+    "deep nesting": b"[" * 100_000,
+    "number thousands of digits long": b"[1" + b"0" * 5000 + b"]",
+    "duplicate keys": b'[{"id": "s", "id": "t", "name": "n", "fields": []}]',
+    "schema listed twice": b'[{"id": "s", "name": "n", "fields": []}, {"id": "s", "name": "m", "fields": []}]',
+    "field listed twice": b'[{"id": "s", "name": "n", "fields": [{"name": "f"}, {"name": "f"}]}]',
+    "NUL in an id": b'[{"id": "s\\u0000", "name": "n", "fields": []}]',
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_SCHEMA_FILES))
+def test_schemas_load_refuses_a_bad_file_with_a_message(runner, tenant, tmp_path: Path, kind):
     path = tmp_path / "schemas.json"
-    path.write_text(content)
+    path.write_bytes(BAD_SCHEMA_FILES[kind])
     result = runner.invoke(args=["schemas", "load", str(path), "--tenant", tenant.id])
-    assert result.exit_code != 0
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: "), result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert tenant.list() == [] and "Traceback" not in result.output
+
+
+def test_schemas_too_large_for_the_database_are_refused_with_a_message(runner, tmp_path: Path):
+    # Varied characters: a repeated one would be compressed and fit.
+    wide = "".join(chr(0x20000 + (i * 37) % 5000) for i in range(255))
+    path = tmp_path / "schemas.json"
+    path.write_text(json.dumps([{"id": wide, "name": "n", "fields": [{"name": wide}]}]))
+    result = runner.invoke(args=["schemas", "load", str(path), "--tenant", wide])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the database refused"), result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["keys", "create", "--tenant", "t", "--role", "viewer", "--name", "bad\udcff"],
+    ["keys", "create", "--tenant", "t\udcff", "--role", "viewer"],
+    ["keys", "create", "--tenant", "t", "--role", "viewer", "--expires", "9999-12-31T23:59:59-01:00"],
+    ["keys", "create", "--tenant", "t", "--role", "viewer", "--expires", "0001-01-01T00:00:00+01:00"],
+    ["keys", "revoke", "key_\udcff"],
+], ids=["name not utf-8", "tenant not utf-8", "expiry after 9999", "expiry before 1970", "key id not utf-8"])
+def test_key_commands_refuse_values_they_cannot_store(runner, args):
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.output
 
 
 def test_demo_is_idempotent_and_each_run_replaces_the_demo_key(runner, client):
@@ -97,3 +137,19 @@ def test_migrate_applies_everything_once_on_a_fresh_database(pg_server):
         assert json.loads(runs[1].stdout) == {"applied": []}
     finally:
         drop_database(pg_server, f"schema_joins_cli_{os.getpid()}")
+
+
+@pytest.mark.parametrize("database_url,message", [
+    (None, "DATABASE_URL is not set"),
+    ("garbage", "DATABASE_URL is not a valid PostgreSQL connection string"),
+    ("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=1", "Error: the database"),
+])
+def test_commands_report_a_bad_database_setting_without_a_traceback(database_url, message):
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    run = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "keys", "revoke", "key_x"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr

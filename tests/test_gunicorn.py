@@ -122,3 +122,36 @@ def test_routing_errors_through_gunicorn_are_json(server, method, path, status):
     got, headers, body = _request(server, method, path)
     assert got == status
     _error(status, headers, body)
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are and read the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+@pytest.mark.parametrize("body", [
+    b"zz\r\n{}\r\n0\r\n\r\n",
+    b"-2\r\n{}\r\n0\r\n\r\n",
+    b"2\r\n{}XX0\r\n\r\n",
+    b"2\r\n{}\r\n0\r\nBad Trailer\r\n\r\n",
+], ids=["bad chunk size", "negative chunk size", "missing terminator", "bad trailer"])
+def test_malformed_chunked_bodies_answer_400_json(server, tenant, body):
+    head = (f"POST {ENDPOINT} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {tenant.keys['editor']}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    status, headers, data = _raw(server, head.encode() + body)
+    assert status == 400
+    assert "could not be read" in _error(status, headers, data)["message"]
+
+
+@pytest.mark.parametrize("path", ["//api/v1/schema-joins", "///api/v1/schema-joins", "/api//v1/schema-joins"])
+def test_paths_with_doubled_slashes_answer_404_and_are_never_redirected(server, tenant, path):
+    head = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {tenant.keys['viewer']}\r\n"
+            "Connection: close\r\n\r\n")
+    status, headers, data = _raw(server, head.encode())
+    assert status == 404
+    assert "Location" not in headers
+    _error(status, headers, data)

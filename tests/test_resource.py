@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import assert_error, valid_join
+from conftest import assert_error, register_schemas, valid_join
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 SHAPE = ["id", "tenantId", "name", "primarySchemaId", "primaryKey", "foreignSchemaId", "foreignKey",
@@ -82,7 +82,7 @@ def test_unknown_fields_are_refused_by_name(tenant):
     assert error["details"] == {"rightJoin": ["Unknown field."]}
 
 
-@pytest.mark.parametrize("join_type", ["right", "full", "RIGHT"])
+@pytest.mark.parametrize("join_type", ["right", "full", "RIGHT", "right ", "Full  Outer"])
 def test_right_and_full_joins_are_refused_with_advice_to_swap_sides(tenant, join_type):
     error = assert_error(tenant.call("POST", json=valid_join(joinType=join_type)), 400, "BAD_REQUEST")
     assert "swap" in error["details"]["joinType"][0]
@@ -144,3 +144,23 @@ def test_every_operation_returns_the_same_join_shape(tenant):
         assert_join_shape(join)
     assert deleted == {"success": True, "deleted": updated}
     assert tenant.list() == []
+
+
+@pytest.mark.parametrize("alphabet", ["\u4e00", "\U00020000"], ids=["3-byte characters", "4-byte characters"])
+def test_the_longest_names_and_ids_the_api_accepts_are_stored(database_url, tenant, alphabet):
+    """255 characters of multi-byte text in every id and the name still fit every index."""
+    def text(seed: int) -> str:
+        return "".join(chr(ord(alphabet) + (seed * 255 + i) % 5000) for i in range(255))
+
+    primary = {"id": text(1), "name": "wide", "displayName": None, "fields": [text(2)]}
+    foreign = {"id": text(3), "name": text(4), "displayName": text(5), "fields": [text(6)]}
+    register_schemas(database_url, tenant.id, primary, foreign)
+    body = valid_join(name=text(7), primarySchemaId=primary["id"], primaryKey=primary["fields"][0],
+                      foreignSchemaId=foreign["id"], foreignKey=foreign["fields"][0])
+    response = tenant.call("POST", json=body)
+    assert response.status_code == 201, response.get_json()
+    join = response.get_json()
+    assert (join["name"], join["foreignSchemaName"]) == (text(7), text(5))
+    response = tenant.call("PUT", json={"id": join["id"], "name": text(8)})
+    assert response.status_code == 200, response.get_json()
+    assert tenant.list()[0]["name"] == text(8)

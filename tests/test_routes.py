@@ -33,7 +33,8 @@ def test_other_methods_answer_405_with_allow_and_a_json_body(client, method):
 
 
 @pytest.mark.parametrize("path", [ENDPOINT + "/", "/api/v1/schema-joins/sj_1", "/api/v1/schema-join",
-                                  "/", "/api/v2/schema-joins"])
+                                  "/", "/api/v2/schema-joins", "/api//v1/schema-joins", "/api/v1//schema-joins",
+                                  "/API/v1/schema-joins"])
 def test_other_paths_answer_404_json_and_are_never_redirected(tenant, path):
     response = tenant.client.get(path, headers={"X-API-Key": tenant.keys["viewer"]})
     assert_error(response, 404, "NOT_FOUND")
