@@ -460,7 +460,9 @@ class Run:
                 dataset.add_delete_pool(conn, *pool)
         wrk(gunicorn.base, path, script, conns, WARMUP_SECONDS, data_file, extra)
         if pool:
-            # The warm-up consumed the pool's first ids: put them back.
+            # The warm-up consumed the pool's first ids: put them back, once the deletes still
+            # in flight when wrk stopped have finished.
+            time.sleep(1)
             with psycopg.connect(self.urls["big"]) as conn:
                 dataset.add_delete_pool(conn, *pool)
         if before_measure:
@@ -476,15 +478,13 @@ class Run:
                 with psycopg.connect(self.urls["big"]) as conn:
                     dataset.drop_delete_pool(conn, pool[0])
 
-    def measure(self, name: str, conns: int) -> None:
-        """Run scenario `name` --rounds times, each paired with its floors; keep the medians."""
-        gunicorn = self.servers[SCENARIOS[name][3]]
-        tenant = {"list100": LIST100, "list5000": LIST5000}.get(name)
-        with_pgbench = tenant is not None and conns in PGBENCH_CLIENTS and self.wanted("pgbench")
-        rounds: list[dict[str, Any]] = []
+    def measure(self, names: list[str], conns: int) -> None:
+        """Run the scenarios `names` --rounds times, each round after a fresh floor (c) and,
+        for the lists, followed by pgbench; record one row per scenario with the medians."""
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for _ in range(self.args.rounds):
             floor = None
-            if not name.startswith("floor_") and self.wanted("floor_select1"):
+            if not all(name.startswith("floor_") for name in names) and self.wanted("floor_select1"):
                 # Floor (c) again right before the scenario, on the same server and connections:
                 # ratios then compare loads seconds apart, not minutes, on a machine whose
                 # speed drifts with whatever else runs on it.
@@ -492,20 +492,37 @@ class Run:
                     # The warm-up lets the previous load's last requests drain first.
                     floor = wrk(self.servers["big"].base, "/bench/select1", "floor.lua", conns,
                                 seconds, self.data_files["big"], {})
-            result = self.load(name, gunicorn, conns, self.args.duration)
-            result["floor_c_adjacent_rps"] = floor["rps"] if floor else None
-            if with_pgbench:
-                # Floor (a) right after the same list at the same concurrency.
-                result["pgbench"] = self.pgbench(tenant, conns)
-            rounds.append(result)
+            for name in names:
+                result = self.load(name, self.servers[SCENARIOS[name][3]], conns, self.args.duration)
+                result["floor_c_adjacent_rps"] = floor["rps"] if floor else None
+                tenant = self._pgbench_tenant(name, conns)
+                if tenant:
+                    # Floor (a) right after the same list at the same concurrency.
+                    result["pgbench"] = self.pgbench(tenant, conns)
+                rounds[name].append(result)
+        for name in names:
+            self._record(name, conns, rounds[name], rounds)
+
+    def _pgbench_tenant(self, name: str, conns: int) -> str | None:
+        tenant = {"list100": LIST100, "list5000": LIST5000}.get(name)
+        return tenant if conns in PGBENCH_CLIENTS and self.wanted("pgbench") else None
+
+    def _record(self, name: str, conns: int, rounds: list[dict[str, Any]],
+                together: dict[str, list[dict[str, Any]]]) -> None:
+        gunicorn = self.servers[SCENARIOS[name][3]]
         row = _median_row(rounds)
         row.update(scenario=name, connections=conns, worker_rss_mb=gunicorn.worker_rss_mb(), rounds=rounds)
         if rounds[0]["floor_c_adjacent_rps"]:
             row["ratio_c"] = statistics.median(r["rps"] / r["floor_c_adjacent_rps"] for r in rounds)
-        if with_pgbench:
+        if "pgbench" in rounds[0]:
             row["pgbench_p50_ratio"] = statistics.median(r["p50_ms"] / r["pgbench"]["p50_ms"] for r in rounds)
             self.results["pgbench"].append(dict(_median_row([r["pgbench"] for r in rounds]),
-                                                tenant=tenant, clients=conns))
+                                                tenant=self._pgbench_tenant(name, conns), clients=conns))
+        if name == "list100_small" and "list100" in together:
+            # Measured in the same rounds as list100, each round seconds apart.
+            pairs = list(zip(together["list100"], rounds))
+            row["small_over_big_rps"] = statistics.median(small["rps"] / big["rps"] for big, small in pairs)
+            row["big_over_small_p50"] = statistics.median(big["p50_ms"] / small["p50_ms"] for big, small in pairs)
         self.results["http"].append(row)
         log(f"{name:14} c={conns:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
             f"p99 {row['p99_ms']:7.2f} ms  non-2xx {row['non2xx']}  "
@@ -556,11 +573,14 @@ class Run:
         self.start_server("small", "small")
         for conns in self.levels:
             for name in SCENARIOS:
-                if self.wanted(name):
-                    self.measure(name, conns)
+                if not self.wanted(name) or (name == "list100_small" and self.wanted("list100")):
+                    continue
+                # The two list100 rows are measured round by round together, for their ratio.
+                together = name == "list100" and self.wanted("list100_small")
+                self.measure([name, "list100_small"] if together else [name], conns)
         for name in SINGLE:
             if self.wanted(name):
-                self.measure(name, 1)
+                self.measure([name], 1)
         self.stop_server("small")
         self.stop_server("big")
         if self.wanted("queries"):
