@@ -126,7 +126,8 @@ def markdown(results: dict[str, Any]) -> str:
     if traced:
         out += ["", "## Queries per request, by query file (a separate gunicorn logging joins.store at DEBUG, "
                 "8 connections)", "",
-                "Each request also costs a pool check, `BEGIN` and `COMMIT` (psycopg's transaction).", "",
+                "Query files executed, from the service's own log; the pool's connection check and "
+                "transaction statements (if any) are not counted.", "",
                 "| scenario | requests | queries per request |", "|---|---:|---|"]
         for name, row in traced.items():
             per = ", ".join(f"{query} {count / row['requests']:.3f}" for query, count in sorted(row["queries"].items()))
