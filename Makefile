@@ -37,5 +37,9 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark harness (needs the OS packages wrk and pgbench; see bench/README.md).
+bench: venv
+	bench/run.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
