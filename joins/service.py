@@ -15,17 +15,16 @@ from joins import store
 from joins.errors import ApiError
 
 SIDES = (("primarySchemaId", "primaryKey"), ("foreignSchemaId", "foreignKey"))
-UPDATABLE = ("name", "primarySchemaId", "primaryKey", "foreignSchemaId", "foreignKey",
-             "joinType", "autoEnrich", "status")
+# API field -> query parameter, for every field a client may set.
+_PARAMS = {
+    "name": "name", "primarySchemaId": "primary_schema_id", "primaryKey": "primary_key",
+    "foreignSchemaId": "foreign_schema_id", "foreignKey": "foreign_key",
+    "joinType": "join_type", "autoEnrich": "auto_enrich", "status": "status",
+}
 
 
 def _snake(changes: dict[str, Any]) -> dict[str, Any]:
-    names = {
-        "name": "name", "primarySchemaId": "primary_schema_id", "primaryKey": "primary_key",
-        "foreignSchemaId": "foreign_schema_id", "foreignKey": "foreign_key",
-        "joinType": "join_type", "autoEnrich": "auto_enrich", "status": "status",
-    }
-    return {names[key]: value for key, value in changes.items() if key in names}
+    return {_PARAMS[key]: value for key, value in changes.items()}
 
 
 def _raise_for_sides(checks: list[dict[str, Any]], spec: dict[str, str], sides: tuple[int, ...]) -> None:
