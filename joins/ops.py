@@ -102,12 +102,23 @@ def _method() -> str:
 class PoolMetrics:
     """Publish one pool's statistics; counters advance by what changed since the last look."""
 
+    # A worker republishes after requests at most this often: the values are read only when
+    # /metrics is scraped (which publishes at once), so doing it per request is wasted work.
+    INTERVAL_SECONDS = 1.0
+
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._published = float("-inf")
+
+    def observe_if_due(self, db: Database) -> None:
+        """Publish unless this worker did so within the last INTERVAL_SECONDS."""
+        if time.monotonic() - self._published >= self.INTERVAL_SECONDS:
+            self.observe(db)
 
     def observe(self, db: Database) -> None:
         """Set the gauges to the pool's state now and advance the counters."""
+        self._published = time.monotonic()
         stats = db.stats()
         POOL_CONNECTIONS.set(stats.get("pool_size", 0))
         POOL_IDLE.set(stats.get("pool_available", 0))
@@ -213,7 +224,7 @@ def init_app(app: Flask) -> None:
     def record(response: Response) -> Response:
         try:
             _record_request(response, g.get("ops_started"))
-            state["pool_metrics"].observe(db())
+            state["pool_metrics"].observe_if_due(db())
         except Exception:
             # Telemetry must never turn an answer into an error.
             logging.getLogger("joins.ops").exception("could not record the request")

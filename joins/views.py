@@ -87,15 +87,13 @@ def _join_id_arg() -> str:
                        details={"id": exc.messages}) from None
 
 
+def _find_key(key_digest: bytes) -> dict[str, Any] | None:
+    with _db().connection() as conn:
+        return store.find_api_key(conn, digest=key_digest)
+
+
 def _caller(allowed: frozenset[str]) -> Caller:
-    app = current_app
-    db = app.extensions["schema_joins.db"]
-
-    def find_key(key_digest: bytes) -> dict[str, Any] | None:
-        with db.connection() as conn:
-            return store.find_api_key(conn, digest=key_digest)
-
-    caller = app.extensions["schema_joins.auth"].caller(request, find_key)
+    caller = current_app.extensions["schema_joins.auth"].caller(request, _find_key)
     g.tenant_id = caller.tenant_id
     require_role(caller, allowed)
     return caller
