@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections import Counter
@@ -174,7 +175,11 @@ class Database:
             if not self.check:
                 return conn
             try:
-                ConnectionPool.check_connection(conn)
+                # A round trip only when something arrived while the connection sat in the
+                # pool (most likely the server's goodbye; the query reads whatever it was), or
+                # while the server counts as unreachable (success then says it is back).
+                if self.unreachable or server_has_spoken(conn):
+                    ConnectionPool.check_connection(conn)
             except psycopg.Error:
                 # Closed by the server (restart, failover, idle timeout): the pool replaces
                 # it; test the other idle connections now, they most likely died with it.
@@ -208,3 +213,19 @@ class Database:
                 yield conn
         finally:
             self.pool.putconn(conn)
+
+
+def server_has_spoken(conn: psycopg.Connection) -> bool:
+    """Whether the server sent anything to this idle connection: a poll, no round trip.
+
+    An idle connection is sent nothing unless the server is closing it (a shutdown, restart,
+    failover or pg_terminate_backend sends a FATAL message, then end of file) or has news for
+    it (a notification, a changed parameter, a TLS session ticket). A connection that looks
+    quiet is handed out as it is; what cannot be seen this way (a peer that vanished without a
+    word) the TCP keepalive and user-timeout settings bound instead.
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))

@@ -6,6 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+import pytest
 from psycopg.conninfo import make_conninfo
 
 from conftest import Tenant, assert_error
@@ -94,3 +95,38 @@ def test_the_pool_recovers_when_the_server_accepts_connections_again(make_app, d
         db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,))
         db.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(role)))
         db.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
+
+
+def test_the_checkout_check_sees_a_closing_server_without_a_round_trip(database_url, db):
+    """A quiet idle connection passes on a poll alone; one the server has ended does not."""
+    from joins.db import server_has_spoken
+
+    name = f"poll-test-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(make_conninfo(database_url, application_name=name), autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        assert server_has_spoken(conn) is False
+
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,))
+        deadline = time.monotonic() + 5
+        while not server_has_spoken(conn) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server_has_spoken(conn) is True
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("")
+
+
+def test_the_checkout_check_reads_news_from_the_server_with_one_query(database_url, db):
+    """A notification wakes the poll; the empty query reads it and the connection stays in use."""
+    from joins.db import server_has_spoken
+
+    channel = f"poll_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {channel}")
+        db.execute(f"NOTIFY {channel}")
+        deadline = time.monotonic() + 5
+        while not server_has_spoken(conn) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server_has_spoken(conn) is True
+        conn.execute("")
+        assert server_has_spoken(conn) is False
+        assert conn.execute("SELECT 1").fetchone() == (1,)
