@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -52,3 +53,13 @@ def dumps(value: Any) -> bytes:
         # A string a client sent with a lone surrogate (echoed in an error) is not UTF-8;
         # ASCII escapes keep it representable.
         return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def dumps_array(batches: Iterable[list[Any]]) -> bytes:
+    """Serialize the items of several lists as one JSON array, a list at a time.
+
+    Each batch is encoded and may be dropped before the next is made: what stays alive is
+    the JSON text, not every item of a large list.
+    """
+    parts = [encoded[1:-1] for encoded in map(dumps, batches) if encoded != b"[]"]
+    return b"[" + b",".join(parts) + b"]"

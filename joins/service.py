@@ -7,6 +7,7 @@ update that changes a key pair locks the join, validates and writes in an explic
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -38,7 +39,8 @@ def _raise_for_sides(checks: list[dict[str, Any]], spec: dict[str, str], sides: 
             raise ApiError(400, f'Field "{spec[key_field]}" not found in schema "{check["schemaName"]}"')
 
 
-def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> list[dict[str, Any]]:
+def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> Iterator[list[dict[str, Any]]]:
+    """The tenant's joins in batches (store.list_joins): encode each as it comes."""
     return store.list_joins(conn, tenant_id=tenant_id)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -40,15 +41,78 @@ def _rows(cursor: psycopg.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(keys, row)) for row in cursor.fetchall()]
 
 
-def _one(cursor: psycopg.Cursor) -> dict[str, Any] | None:
-    rows = _rows(cursor)
+def _first(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
 # -- joins ----------------------------------------------------------------------------------
 
-def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> list[dict[str, Any]]:
-    return _rows(_execute(conn, "list_schema_joins", {"tenant_id": tenant_id}))
+# What list, update and delete select, in this order: a join in the API's shape.
+JOIN_COLUMNS = ("id", "tenant_id", "name", "primary_schema_id", "primary_key", "foreign_schema_id",
+                "foreign_key", "join_type", "auto_enrich", "status", "created_at", "updated_at",
+                "primary_schema_name", "foreign_schema_name")
+
+
+def _join_cursor(cursor: psycopg.Cursor) -> psycopg.Cursor:
+    names = tuple(column.name for column in cursor.description or ())
+    if names != JOIN_COLUMNS:
+        raise RuntimeError(f"a join query selected {names}, expected {JOIN_COLUMNS}")
+    return cursor
+
+
+def _join_objects(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of JOIN_COLUMNS as API objects.
+
+    Spelled out instead of zipping column names: a 5,000-join list builds its dicts in less
+    than half the time, which is a tenth of what the list costs in Python.
+    """
+    return [
+        {
+            "id": join_id,
+            "tenantId": tenant_id,
+            "name": name,
+            "primarySchemaId": primary_schema_id,
+            "primaryKey": primary_key,
+            "foreignSchemaId": foreign_schema_id,
+            "foreignKey": foreign_key,
+            "joinType": join_type,
+            "autoEnrich": auto_enrich,
+            "status": status,
+            "createdAt": created_at,
+            "updatedAt": updated_at,
+            "primarySchemaName": primary_schema_name,
+            "foreignSchemaName": foreign_schema_name,
+        }
+        for (join_id, tenant_id, name, primary_schema_id, primary_key, foreign_schema_id, foreign_key,
+             join_type, auto_enrich, status, created_at, updated_at, primary_schema_name,
+             foreign_schema_name) in rows
+    ]
+
+
+def _joins(cursor: psycopg.Cursor) -> list[dict[str, Any]]:
+    return _join_objects(_join_cursor(cursor).fetchall())
+
+
+# Joins turned into objects at a time while a list is encoded (see list_joins).
+LIST_BATCH = 500
+
+
+def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> Iterator[list[dict[str, Any]]]:
+    """A tenant's joins, newest first, in batches of at most LIST_BATCH objects.
+
+    The result arrives whole in one round trip; only its conversion is batched, so a large
+    tenant's list never has all its objects alive at once (each batch can be encoded and
+    dropped before the next). The result itself is freed before the last batch is given out.
+    """
+    cursor = _join_cursor(_execute(conn, "list_schema_joins", {"tenant_id": tenant_id}))
+    with cursor:
+        batch = cursor.fetchmany(LIST_BATCH)
+        while batch:
+            following = cursor.fetchmany(LIST_BATCH)
+            if not following:
+                cursor.close()
+            yield _join_objects(batch)
+            batch = following
 
 
 def check_sides(
@@ -88,24 +152,24 @@ def create_join(
 
 
 def lock_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:
-    return _one(_execute(conn, "lock_schema_join", {"tenant_id": tenant_id, "join_id": join_id}))
+    return _first(_rows(_execute(conn, "lock_schema_join", {"tenant_id": tenant_id, "join_id": join_id})))
 
 
 def update_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str, **changes: Any) -> dict[str, Any] | None:
     """Apply the given fields; the others keep their stored value. None: no such join."""
     params = {"tenant_id": tenant_id, "join_id": join_id}
     params.update({key: changes.get(key) for key in _JOIN_FIELDS})
-    return _one(_execute(conn, "update_schema_join", params))
+    return _first(_joins(_execute(conn, "update_schema_join", params)))
 
 
 def delete_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:
-    return _one(_execute(conn, "delete_schema_join", {"tenant_id": tenant_id, "join_id": join_id}))
+    return _first(_joins(_execute(conn, "delete_schema_join", {"tenant_id": tenant_id, "join_id": join_id})))
 
 
 # -- API keys -------------------------------------------------------------------------------
 
 def find_api_key(conn: psycopg.Connection, *, digest: bytes) -> dict[str, Any] | None:
-    return _one(_execute(conn, "find_api_key", {"digest": digest}))
+    return _first(_rows(_execute(conn, "find_api_key", {"digest": digest})))
 
 
 def insert_api_key(
@@ -118,16 +182,16 @@ def insert_api_key(
     name: str,
     expires_at: datetime | None,
 ) -> dict[str, Any]:
-    row = _one(_execute(conn, "insert_api_key", {
+    row = _first(_rows(_execute(conn, "insert_api_key", {
         "tenant_id": tenant_id, "key_id": key_id, "digest": digest,
         "role": role, "name": name, "expires_at": expires_at,
-    }))
+    })))
     assert row is not None
     return row
 
 
 def revoke_api_key(conn: psycopg.Connection, *, key_id: str) -> dict[str, Any] | None:
-    return _one(_execute(conn, "revoke_api_key", {"key_id": key_id}))
+    return _first(_rows(_execute(conn, "revoke_api_key", {"key_id": key_id})))
 
 
 def revoke_api_keys_by_name(conn: psycopg.Connection, *, tenant_id: str, name: str) -> int:

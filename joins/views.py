@@ -15,7 +15,7 @@ from joins import service, store
 from joins.auth import READ_ROLES, WRITE_ROLES, Caller, require_role
 from joins.errors import ApiError
 from joins.limits import MAX_BODY_BYTES
-from joins.jsonio import JsonBodyError, dumps, loads
+from joins.jsonio import JsonBodyError, dumps, dumps_array, loads
 from joins.schemas import CREATE_JOIN, UPDATE_JOIN, storable_text
 
 bp = Blueprint("schema_joins", __name__)
@@ -107,7 +107,8 @@ class SchemaJoinsView(MethodView):
     def get(self) -> Response:
         caller = _caller(READ_ROLES)
         with _db().connection() as conn:
-            return json_response(service.list_joins(conn, tenant_id=caller.tenant_id))
+            body = dumps_array(service.list_joins(conn, tenant_id=caller.tenant_id))
+        return Response(body, mimetype="application/json")
 
     def post(self) -> Response:
         caller = _caller(WRITE_ROLES)

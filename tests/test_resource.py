@@ -1,6 +1,7 @@
 """The resource shape, defaults, owned fields and ordering of CONTRACT.md."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -117,6 +118,30 @@ def test_list_is_newest_first_with_ties_broken_by_id_descending(tenant, db):
     assert [row["id"] for row in listed] == [joins[3]["id"], joins[2]["id"], *tied]
     assert listed[-1]["createdAt"] == "2026-01-10T08:00:00.000Z"
     for row in listed:
+        assert_join_shape(row)
+
+
+def test_a_list_longer_than_one_encoding_batch_is_one_array_of_every_join_in_order(tenant, db):
+    from joins.store import LIST_BATCH  # noqa: PLC0415
+
+    count = 2 * LIST_BATCH + 7
+    tenant.create()
+    db.execute(
+        "INSERT INTO schema_joins (tenant_id, id, name, primary_schema_id, primary_key, foreign_schema_id,"
+        "                          foreign_key, created_at)"
+        " SELECT %s, 'sj_bulk_' || lpad(n::text, 5, '0'), 'bulk ' || n, 'sch_customers', 'customer_id',"
+        "        'sch_accounts', 'customer_id', timestamptz '2026-01-01' + n * interval '1 second'"
+        "   FROM generate_series(1, %s) AS n",
+        (tenant.id, count - 1),
+    )
+    response = tenant.call("GET", role="viewer")
+    assert response.status_code == 200
+    listed = json.loads(response.get_data())
+    assert len(listed) == count
+    assert [row["name"] for row in listed[1:]] == [f"bulk {n}" for n in range(count - 1, 0, -1)]
+    assert listed[0]["name"] == "Customer accounts"
+    assert len({row["id"] for row in listed}) == count
+    for row in (listed[0], listed[LIST_BATCH - 1], listed[LIST_BATCH], listed[-1]):
         assert_join_shape(row)
 
 
