@@ -13,6 +13,7 @@ LABELS = {
     "list100_small": "list, 100 joins (table of that tenant only)",
     "list5000": "list, 5,000 joins",
     "create": "create",
+    "create_ref": "reference: the same row by a bare INSERT",
     "update": "update (name, status)",
     "delete": "delete",
     "mixed": "mixed: 90% list, 10% writes, 1,000 tenants",
@@ -139,6 +140,19 @@ def markdown(results: dict[str, Any]) -> str:
             shown = f"{v['value']:.1f}" if v["value"] >= 10 else f"{v['value']:.3f}"
             out.append(f"| {v['target']} | {v['connections']} | {shown} | {v['limit']} | "
                        f"{'yes' if v['met'] else '**no**'} |")
+    references = [r for r in http if r["scenario"] == "create_ref" and r.get("create_over_ref_rps")]
+    if references:
+        out += ["", "## Reference for create (no target)", "",
+                "The create's rows stored by `POST /bench/insert`: one bare `INSERT ... RETURNING` through "
+                "the same pool, without credentials, marshmallow or the validation query (only the table's "
+                "foreign keys check the fields), measured in the same rounds as create. It shows what part "
+                "of floor (c) any create on this table reaches here.", "",
+                "| conns | reference ÷ floor (c) | create ÷ floor (c) | create ÷ reference |",
+                "|---:|---:|---:|---:|"]
+        for ref in references:
+            create = _find(http, "create", ref["connections"])
+            out.append(f"| {ref['connections']} | {ratio_c(http, ref):.3f} | "
+                       f"{ratio_c(http, create):.3f} | {ref['create_over_ref_rps']:.3f} |")
     return "\n".join(out) + "\n"
 
 

@@ -64,11 +64,14 @@ SCENARIOS: dict[str, tuple[str, str, str, str, dict[str, str]]] = {
         ("list100_small", "list.lua", "/api/v1/schema-joins", "small", {"BENCH_TENANT": "list100"}),
         ("list5000", "list.lua", "/api/v1/schema-joins", "big", {"BENCH_TENANT": "list5000"}),
         ("create", "create.lua", "/api/v1/schema-joins", "big", {}),
+        ("create_ref", "create.lua", "/bench/insert", "big", {"BENCH_REFERENCE": "1"}),
         ("update", "update.lua", "/api/v1/schema-joins", "big", {}),
         ("delete", "delete.lua", "/api/v1/schema-joins", "big", {}),
         ("mixed", "mixed.lua", "/api/v1/schema-joins", "big", {}),
     ]
 }
+# Scenarios measured round by round together with another (name -> partner), for their ratio.
+PAIRED = {"list100": "list100_small", "create": "create_ref"}
 # Single-connection runs: latency without queueing, compared with pgbench at one client.
 SINGLE = ["floor_select1", "list100", "list5000"]
 
@@ -523,6 +526,9 @@ class Run:
             pairs = list(zip(together["list100"], rounds))
             row["small_over_big_rps"] = statistics.median(small["rps"] / big["rps"] for big, small in pairs)
             row["big_over_small_p50"] = statistics.median(big["p50_ms"] / small["p50_ms"] for big, small in pairs)
+        if name == "create_ref" and "create" in together:
+            pairs = list(zip(together["create"], rounds))
+            row["create_over_ref_rps"] = statistics.median(create["rps"] / ref["rps"] for create, ref in pairs)
         self.results["http"].append(row)
         log(f"{name:14} c={conns:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
             f"p99 {row['p99_ms']:7.2f} ms  non-2xx {row['non2xx']}  "
@@ -572,12 +578,12 @@ class Run:
         self.start_server("big", "big")
         self.start_server("small", "small")
         for conns in self.levels:
+            partners = {partner for first, partner in PAIRED.items() if self.wanted(first)}
             for name in SCENARIOS:
-                if not self.wanted(name) or (name == "list100_small" and self.wanted("list100")):
+                if not self.wanted(name) or name in partners:
                     continue
-                # The two list100 rows are measured round by round together, for their ratio.
-                together = name == "list100" and self.wanted("list100_small")
-                self.measure([name, "list100_small"] if together else [name], conns)
+                partner = PAIRED.get(name)
+                self.measure([name, partner] if partner and self.wanted(partner) else [name], conns)
         for name in SINGLE:
             if self.wanted(name):
                 self.measure([name], 1)
