@@ -1,4 +1,4 @@
-"""The four operations, each one transaction: validation, then the write.
+"""The four operations, each one transaction that validates and writes.
 
 Connections are in autocommit mode: an operation that is one statement (list, create,
 delete, an update that changes no key pair) is its own transaction, one round trip; an
@@ -16,6 +16,9 @@ from joins import store
 from joins.errors import ApiError
 
 SIDES = (("primarySchemaId", "primaryKey"), ("foreignSchemaId", "foreignKey"))
+# The foreign keys that hold each side to a registered field (sql/migrations/0001_initial.sql).
+SIDE_CONSTRAINTS = frozenset({"schema_joins_primary_field_fkey", "schema_joins_foreign_field_fkey"})
+INERROR = psycopg.pq.TransactionStatus.INERROR
 # API field -> query parameter, for every field a client may set.
 _PARAMS = {
     "name": "name", "primarySchemaId": "primary_schema_id", "primaryKey": "primary_key",
@@ -45,10 +48,22 @@ def list_joins(conn: psycopg.Connection, *, tenant_id: str) -> Iterator[list[dic
 
 
 def create_join(conn: psycopg.Connection, *, tenant_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    checks, join = store.create_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **_snake(spec))
-    _raise_for_sides(checks, spec, (0, 1))
-    assert join is not None, "both sides hold, so the join was stored"
-    return join
+    """Store the join in one statement; its foreign keys validate both sides.
+
+    Only when they refuse it does a second statement find which side failed and why, so a
+    valid create costs one round trip and an invalid one two.
+    """
+    params = _snake(spec)
+    try:
+        return store.create_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **params)
+    except psycopg.errors.ForeignKeyViolation as exc:
+        if exc.diag.constraint_name not in SIDE_CONSTRAINTS or conn.info.transaction_status == INERROR:
+            # Not a side's constraint, or a caller's own transaction that can run nothing more:
+            # the error mapping's message for the constraint.
+            raise
+        checks = store.check_sides(conn, tenant_id=tenant_id, **{_PARAMS[key]: spec[key] for pair in SIDES for key in pair})
+        _raise_for_sides(checks, spec, (0, 1))
+        raise  # both sides hold again (re-registered meanwhile): the constraint's message
 
 
 def update_join(conn: psycopg.Connection, *, tenant_id: str, changes: dict[str, Any]) -> dict[str, Any]:

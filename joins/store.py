@@ -138,17 +138,13 @@ _JOIN_FIELDS = ("name", "primary_schema_id", "primary_key", "foreign_schema_id",
                 "join_type", "auto_enrich", "status")
 
 
-def create_join(
-    conn: psycopg.Connection, *, tenant_id: str, join_id: str, **fields: Any
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Check both sides and store the join if they hold: ([primary, foreign] checks, join or None)."""
+def create_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str, **fields: Any) -> dict[str, Any]:
+    """Store the join; psycopg.errors.ForeignKeyViolation when a side is not a registered field."""
     params = {"tenant_id": tenant_id, "join_id": join_id}
     params.update({key: fields[key] for key in _JOIN_FIELDS})
-    rows = _rows(_execute(conn, "create_schema_join", params))
-    checks = [{"side": row.pop("checkSide"), "schemaName": row.pop("checkSchemaName"),
-               "fieldFound": row.pop("checkFieldFound")} for row in rows]
-    join = rows[0] if rows[0]["id"] is not None else None
-    return checks, join
+    join = _first(_joins(_execute(conn, "create_schema_join", params)))
+    assert join is not None, "an INSERT without a WHERE stores its row or fails"
+    return join
 
 
 def lock_join(conn: psycopg.Connection, *, tenant_id: str, join_id: str) -> dict[str, Any] | None:

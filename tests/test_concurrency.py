@@ -111,8 +111,20 @@ def test_a_field_or_schema_delete_waits_for_an_uncommitted_join_and_then_fails(a
         thread = threading.Thread(target=delete)
         thread.start()
         time.sleep(0.3)
-        assert "outcome" not in result  # blocked by the validation's KEY SHARE lock
+        assert "outcome" not in result  # blocked by the KEY SHARE lock of the join's foreign key check
         writer.commit()
         thread.join(timeout=10)
     assert result["outcome"] == "refused"
     assert [row["id"] for row in tenant.list()] == [join["id"]]
+
+
+def test_an_invalid_create_inside_a_callers_transaction_raises_the_constraint_error(tenant, database_url):
+    # The API's connections are autocommit, where the service names the failing side. A caller
+    # holding its own transaction gets the foreign key's error (its transaction can run nothing
+    # more), and nothing is stored.
+    with psycopg.connect(database_url) as writer:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation) as raised:
+            service.create_join(writer, tenant_id=tenant.id, spec={
+                **valid_join(foreignKey="missing"), "joinType": "left", "autoEnrich": False, "status": "active"})
+        assert raised.value.diag.constraint_name == "schema_joins_foreign_field_fkey"
+    assert tenant.list() == []
