@@ -17,7 +17,7 @@ import pytest
 
 from bench import dataset
 from conftest import create_database, drop_database
-from joins import sqlcli
+from joins import sqlcli, store
 from joins.migrations import migrate
 from joins.queries import QUERIES, Query
 
@@ -253,3 +253,11 @@ def test_the_tenant_check_catches_a_query_without_the_tenant():
     assert not tenant_scoped(unscoped, "p")
     joined = unscoped.replace("ON p.id", "ON p.tenant_id = j.tenant_id AND p.id")
     assert tenant_scoped(joined, "p")
+
+
+def test_a_query_that_drifts_from_the_api_shape_is_refused(database_url):
+    # store builds API objects from the columns by position: a join query file whose columns
+    # drifted would fill the wrong fields, so its first use fails instead.
+    with psycopg.connect(database_url, autocommit=True) as conn, pytest.raises(RuntimeError, match="expected"):
+        store._execute_joins(conn, "check_join_sides", {
+            "tenant_id": "t", "primary_schema_id": "a", "primary_key": "b", "foreign_schema_id": "c", "foreign_key": "d"})
