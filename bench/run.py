@@ -589,10 +589,10 @@ class Run:
         self.pgbench_file = pgbench_script(self.out_dir)
         self.start_server("big", "big")
         self.start_server("small", "small")
+        partners = {partner for first, partner in PAIRED.items() if self.wanted(first)}
         for level, conns in enumerate(self.levels):
             if level:
                 self.settle()
-            partners = {partner for first, partner in PAIRED.items() if self.wanted(first)}
             for name in SCENARIOS:
                 if not self.wanted(name) or name in partners:
                     continue

@@ -31,8 +31,10 @@ def _snake(changes: dict[str, Any]) -> dict[str, Any]:
     return {_PARAMS[key]: value for key, value in changes.items()}
 
 
-def _raise_for_sides(checks: list[dict[str, Any]], spec: dict[str, str], sides: tuple[int, ...]) -> None:
-    """Raise the first failing side's precise 400, primary first, schema before field."""
+def _raise_for_sides(conn: psycopg.Connection, tenant_id: str, spec: dict[str, Any], sides: tuple[int, ...]) -> None:
+    """Check both sides of `spec` (API field names) and raise the first failing one of `sides`
+    as a precise 400: primary first, schema before field."""
+    checks = store.check_sides(conn, tenant_id=tenant_id, **_snake({key: spec[key] for pair in SIDES for key in pair}))
     for index in sides:
         schema_field, key_field = SIDES[index]
         check = checks[index]
@@ -53,16 +55,14 @@ def create_join(conn: psycopg.Connection, *, tenant_id: str, spec: dict[str, Any
     Only when they refuse it does a second statement find which side failed and why, so a
     valid create costs one round trip and an invalid one two.
     """
-    params = _snake(spec)
     try:
-        return store.create_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **params)
+        return store.create_join(conn, tenant_id=tenant_id, join_id="sj_" + uuid.uuid4().hex, **_snake(spec))
     except psycopg.errors.ForeignKeyViolation as exc:
         if exc.diag.constraint_name not in SIDE_CONSTRAINTS or conn.info.transaction_status == INERROR:
             # Not a side's constraint, or a caller's own transaction that can run nothing more:
             # the error mapping's message for the constraint.
             raise
-        checks = store.check_sides(conn, tenant_id=tenant_id, **{_PARAMS[key]: spec[key] for pair in SIDES for key in pair})
-        _raise_for_sides(checks, spec, (0, 1))
+        _raise_for_sides(conn, tenant_id, spec, (0, 1))
         raise  # both sides hold again (re-registered meanwhile): the constraint's message
 
 
@@ -81,15 +81,7 @@ def update_join(conn: psycopg.Connection, *, tenant_id: str, changes: dict[str, 
         merged = {key: changes.get(key, stored[key]) for pair in SIDES for key in pair}
         changed = tuple(index for index, pair in enumerate(SIDES) if any(merged[key] != stored[key] for key in pair))
         if changed:
-            checks = store.check_sides(
-                conn,
-                tenant_id=tenant_id,
-                primary_schema_id=merged["primarySchemaId"],
-                primary_key=merged["primaryKey"],
-                foreign_schema_id=merged["foreignSchemaId"],
-                foreign_key=merged["foreignKey"],
-            )
-            _raise_for_sides(checks, merged, changed)
+            _raise_for_sides(conn, tenant_id, merged, changed)
         return _updated(store.update_join(conn, tenant_id=tenant_id, join_id=join_id, **_snake(changes)), join_id)
 
 
